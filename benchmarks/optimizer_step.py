@@ -1,0 +1,131 @@
+"""Time of one optimizer update: kit vs the Keras built-in doing the same math.
+
+For each kit optimizer and its Keras twin, in one process, interleaved:
+one `apply` over N float32 parameters (N = 1M and 32M, as one variable and
+as 100 variables), inside a `tf.function` with and without
+`jit_compile=True`. Prints the median time, the kit/keras ratio, and the
+ratio of the kit's time to a memory-traffic floor: the bytes the update must
+read and write (gradient, weights and slots, each once) divided by the
+measured bandwidth of an XLA-fused copy (read one array, write another).
+
+    python benchmarks/optimizer_step.py            # full table
+    python benchmarks/optimizer_step.py --quick    # N = 1M only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_training_kit as ktk  # noqa: E402
+
+# name, kit factory, Keras factory, arrays the update touches (read + write)
+PAIRS = [
+    ("SGD", lambda: ktk.optimizers.SGD(0.01),
+     lambda: keras.optimizers.SGD(0.01), 3),
+    ("Momentum", lambda: ktk.optimizers.Momentum(0.01, 0.9),
+     lambda: keras.optimizers.SGD(0.01, momentum=0.9), 5),
+    ("Momentum(ema)", lambda: ktk.optimizers.Momentum(0.01, 0.9, ema=True),
+     lambda: keras.optimizers.SGD(0.01, momentum=0.9), 5),
+    ("Nesterov", lambda: ktk.optimizers.Momentum(0.01, 0.9, nesterov=True),
+     lambda: keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True), 5),
+    ("Adagrad", lambda: ktk.optimizers.Adagrad(0.01),
+     lambda: keras.optimizers.Adagrad(0.01), 5),
+    ("RMSProp", lambda: ktk.optimizers.RMSProp(0.001),
+     lambda: keras.optimizers.RMSprop(0.001), 5),
+    ("Adam", lambda: ktk.optimizers.Adam(0.001),
+     lambda: keras.optimizers.Adam(0.001), 7),
+    ("Adam(amsgrad)", lambda: ktk.optimizers.Adam(0.001, amsgrad=True),
+     lambda: keras.optimizers.Adam(0.001, amsgrad=True), 9),
+]
+
+
+def _step_fn(make, total, pieces, jit):
+    size = total // pieces
+    variables = [keras.Variable(tf.random.normal([size])) for _ in range(pieces)]
+    grads = [tf.random.normal([size]) * 0.01 for _ in range(pieces)]
+    optimizer = make()
+    optimizer.build(variables)
+
+    @tf.function(jit_compile=jit)
+    def step():
+        optimizer.apply(grads, variables)
+
+    step()  # trace, compile, build slots
+    step()
+    return step
+
+
+def _time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def copy_bandwidth(total, repeats=15):
+    """Bytes per second of an XLA-fused copy of `total` float32 values."""
+    src = tf.Variable(tf.random.normal([total]))
+    dst = tf.Variable(tf.zeros([total]))
+
+    @tf.function(jit_compile=True)
+    def copy():
+        dst.assign(src * 2.0)
+
+    copy()
+    return 8.0 * total / statistics.median(_time(copy, repeats))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 1M only")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--only", default=None, help="comma-separated names")
+    args = parser.parse_args(argv)
+    sizes = [1_000_000] if args.quick else [1_000_000, 32_000_000]
+    pairs = [p for p in PAIRS if not args.only or p[0] in args.only.split(",")]
+
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+          f"{os.cpu_count()} CPU cores")
+    header = (f"{'optimizer':<15}{'N':>5}{'vars':>5}{'xla':>5}"
+              f"{'kit ms':>9}{'keras ms':>10}{'kit/keras':>10}"
+              f"{'kit/floor':>10}{'keras/floor':>12}")
+    rows = []
+    for total in sizes:
+        bandwidth = copy_bandwidth(total)
+        print(f"\ncopy bandwidth at N={total / 1e6:.0f}M: "
+              f"{bandwidth / 1e9:.1f} GB/s")
+        print(header)
+        for name, kit, builtin, arrays in pairs:
+            floor = arrays * 4.0 * total / bandwidth
+            for pieces in (1, 100):
+                for jit in (False, True):
+                    ours = _step_fn(kit, total, pieces, jit)
+                    theirs = _step_fn(builtin, total, pieces, jit)
+                    t_ours, t_theirs = [], []
+                    for _ in range(args.repeats):  # interleaved
+                        t_ours += _time(ours, 1)
+                        t_theirs += _time(theirs, 1)
+                    a = statistics.median(t_ours)
+                    b = statistics.median(t_theirs)
+                    rows.append((name, total, pieces, jit, a, b))
+                    print(f"{name:<15}{total / 1e6:>4.0f}M{pieces:>5}"
+                          f"{'on' if jit else 'off':>5}{a * 1e3:>9.2f}"
+                          f"{b * 1e3:>10.2f}{a / b:>10.2f}{a / floor:>10.2f}"
+                          f"{b / floor:>12.2f}", flush=True)
+                    del ours, theirs
+    return rows
+
+
+if __name__ == "__main__":
+    main()

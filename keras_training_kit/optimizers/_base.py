@@ -1,0 +1,80 @@
+"""Plumbing shared by the kit's optimizers (not public)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_training_kit import _validation as v
+from keras_training_kit.optimizers import _compiled_update
+
+BASE_ARGS_DOC = """weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
+            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps, name: the keyword arguments of
+            `keras.optimizers.Optimizer`, with Keras' meaning."""
+
+
+class KitOptimizer(keras.optimizers.Optimizer):
+    """Base of the kit's optimizers.
+
+    A subclass declares its slots in `build` (stored, one list per slot, in
+    `self._slot_lists`) and writes its update as a pure function
+    `_rule(gradient, variable, slots, learning_rate, step)` in `keras.ops`,
+    returning the new variable value and the new slot values. `update_step`
+    runs the rule and assigns the results (any backend, and inside XLA);
+    on TensorFlow outside XLA `_backend_update_step` instead runs the same
+    rule for all variables in one XLA-compiled call (`_compiled_update`).
+    One implementation of the math serves both paths.
+    """
+
+    def __init__(self, learning_rate, name=None, **kwargs):
+        v.check_learning_rate(learning_rate)
+        if isinstance(learning_rate, int) and not isinstance(
+            learning_rate, bool
+        ):
+            learning_rate = float(learning_rate)  # Keras wants a float
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self._slot_lists = []
+
+    def _add_slots(self, var_list, names, initializers=None):
+        """Adds one slot per name for each variable; returns the lists."""
+        names = list(names)
+        for i, name in enumerate(names):
+            init = "zeros" if initializers is None else initializers[i]
+            self._slot_lists.append(
+                self.add_optimizer_variables(var_list, name, initializer=init)
+            )
+        return self._slot_lists
+
+    def _rule(self, gradient, variable, slots, learning_rate, step):
+        raise NotImplementedError
+
+    def _slots_of(self, variable):
+        index = self._get_variable_index(variable)
+        return [slot_list[index] for slot_list in self._slot_lists]
+
+    def update_step(self, gradient, variable, learning_rate):
+        """Applies `_rule` to one variable and its slots (plain path)."""
+        dtype = variable.dtype
+        slots = self._slots_of(variable)
+        new_value, new_slots = self._rule(
+            ops.cast(gradient, dtype),
+            variable,
+            slots,
+            ops.cast(learning_rate, dtype),
+            ops.cast(self.iterations, "float32"),  # 0-based update count
+        )
+        for slot, value in zip(slots, new_slots):
+            self.assign(slot, value)
+        self.assign(variable, new_value)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        # TensorFlow outside XLA: one compiled call for all variables (see
+        # `_compiled_update`); everywhere else Keras' own loop over
+        # `update_step`.
+        if _compiled_update.usable(grads):
+            _compiled_update.apply(
+                self, grads, trainable_variables, learning_rate
+            )
+            return
+        super()._backend_update_step(grads, trainable_variables, learning_rate)

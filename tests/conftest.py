@@ -1,0 +1,38 @@
+"""Shared test setup: quiet TensorFlow, seeded runs, small bundled data."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Every test starts from a clean Keras session and a fixed seed."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's bundled digits, standardized, split 80/20.
+
+    Returns ((x_train, y_train), (x_val, y_val)) with float32 features and
+    int32 labels (10 classes).
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
+    xt, xv, yt, yv = train_test_split(
+        x, y.astype("int32"), test_size=0.2, random_state=0, stratify=y
+    )
+    return (xt, yt), (xv, yv)

@@ -1,0 +1,216 @@
+"""Every execution path and every independent implementation agree.
+
+Paths: eager, `tf.function` (the compiled-update fast path), XLA
+(`jit_compile=True`, plain `keras.ops` path) and the plain path forced by
+`set_compiled_updates(False)`. Independent implementations: `torch.optim`
+and Keras' built-ins, wherever their math is the same.
+"""
+
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import keras_training_kit as ktk
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _reference as ref  # noqa: E402
+from test_trajectories import (  # noqa: E402
+    CASES,
+    IDS,
+    _grads,
+    _start,
+    assert_same,
+    run_kit,
+    run_ref,
+)
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TensorFlow paths"
+)
+
+
+@pytest.mark.parametrize("mode", ["graph", "jit"])
+@pytest.mark.parametrize("name,cls,fn,hyper", CASES, ids=IDS)
+def test_compiled_and_xla_paths_match_reference(name, cls, fn, hyper, mode):
+    actual = run_kit(cls(**hyper), dtype="float32", mode=mode)
+    assert_same(actual, run_ref(fn, **hyper), rtol=1e-5)
+
+
+def test_plain_path_matches_reference_when_compiled_updates_off():
+    ktk.optimizers.set_compiled_updates(False)
+    try:
+        for name, cls, fn, hyper in CASES:
+            actual = run_kit(cls(**hyper), dtype="float32", mode="graph")
+            assert_same(actual, run_ref(fn, **hyper), rtol=1e-5)
+    finally:
+        ktk.optimizers.set_compiled_updates(True)
+    assert ktk.optimizers.compiled_updates_enabled()
+
+
+def test_compiled_path_is_really_taken(monkeypatch):
+    """The fast path must be the one that runs for large dense variables."""
+    from keras_training_kit.optimizers import _compiled_update
+
+    calls = []
+    original = _compiled_update.apply
+    monkeypatch.setattr(
+        _compiled_update, "apply", lambda *a: calls.append(1) or original(*a)
+    )
+    run_kit(ktk.optimizers.Adam(), dtype="float32", mode="graph")
+    assert calls, "large variables should use the compiled update"
+    calls.clear()
+    run_kit(ktk.optimizers.Adam(), dtype="float32", mode="jit")
+    assert not calls, "inside XLA the plain keras.ops path must run"
+
+
+# ---- torch.optim ---------------------------------------------------------
+
+
+def _torch_trajectory(make, steps=12):
+    import torch
+
+    params = [torch.tensor(w, dtype=torch.float64) for w in _start()]
+    for p in params:
+        p.requires_grad_(True)
+    opt = make(params)
+    out = []
+    for grads in _grads()[:steps]:
+        for p, g in zip(params, grads):
+            p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        out.append([p.detach().numpy().copy() for p in params])
+    return out
+
+
+LR = float(np.float32(0.05))  # the float32 number Keras will hold
+
+TORCH_CASES = [
+    ("sgd", lambda t: lambda p: t.optim.SGD(p, lr=LR),
+     ktk.optimizers.SGD(LR)),
+    ("momentum", lambda t: lambda p: t.optim.SGD(p, lr=LR, momentum=0.9),
+     ktk.optimizers.Momentum(LR, 0.9)),
+    ("nesterov", lambda t: lambda p: t.optim.SGD(
+        p, lr=LR, momentum=0.9, nesterov=True),
+     ktk.optimizers.Momentum(LR, 0.9, nesterov=True)),
+    # torch adds eps outside the root; equal at eps = 0
+    ("adagrad", lambda t: lambda p: t.optim.Adagrad(
+        p, lr=LR, eps=0.0, initial_accumulator_value=0.1),
+     ktk.optimizers.Adagrad(LR, epsilon=0.0, initial_accumulator_value=0.1)),
+    ("rmsprop", lambda t: lambda p: t.optim.RMSprop(
+        p, lr=LR, alpha=0.9, eps=0.0),
+     ktk.optimizers.RMSProp(LR, rho=0.9, epsilon=0.0,
+                            init_with_first_gradient=False)),
+    ("adam", lambda t: lambda p: t.optim.Adam(
+        p, lr=LR, betas=(0.9, 0.999), eps=0.1),
+     ktk.optimizers.Adam(LR, epsilon=0.1)),
+    ("adamw", lambda t: lambda p: t.optim.AdamW(
+        p, lr=LR, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1),
+     ktk.optimizers.Adam(LR, beta_2=0.99, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize(
+    "name,make,kit", TORCH_CASES, ids=[c[0] for c in TORCH_CASES]
+)
+def test_matches_torch_optim(name, make, kit):
+    torch = pytest.importorskip("torch")
+    expected = _torch_trajectory(make(torch))
+    assert_same(run_kit(kit), expected, rtol=1e-6)
+
+
+# ---- Keras built-ins -------------------------------------------------------
+
+KERAS_CASES = [
+    ("sgd", keras.optimizers.SGD(0.05), ktk.optimizers.SGD(0.05)),
+    ("momentum", keras.optimizers.SGD(0.05, momentum=0.9),
+     ktk.optimizers.Momentum(0.05, 0.9)),
+    ("nesterov", keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+     ktk.optimizers.Momentum(0.05, 0.9, nesterov=True)),
+    ("adagrad", keras.optimizers.Adagrad(0.05, 0.1, epsilon=1e-3),
+     ktk.optimizers.Adagrad(0.05, 1e-3, initial_accumulator_value=0.1)),
+    ("rmsprop", keras.optimizers.RMSprop(0.01, rho=0.9, epsilon=1e-3),
+     ktk.optimizers.RMSProp(0.01, rho=0.9, epsilon=1e-3,
+                            init_with_first_gradient=False)),
+    # Keras puts ε on the uncorrected √v: equal at ε = 0
+    ("adam", keras.optimizers.Adam(0.01, epsilon=0.0),
+     ktk.optimizers.Adam(0.01, epsilon=0.0)),
+]
+
+
+@pytest.mark.parametrize(
+    "name,builtin,kit", KERAS_CASES, ids=[c[0] for c in KERAS_CASES]
+)
+def test_matches_keras_builtin(name, builtin, kit):
+    assert_same(run_kit(kit), run_kit(builtin), rtol=1e-6)
+
+
+def test_adam_epsilon_differs_from_keras_epsilon_hat_when_large():
+    """The documented difference: Algorithm 1's ε vs Keras' ε̂."""
+    ours = run_kit(ktk.optimizers.Adam(0.01, epsilon=1.0))
+    keras_ = run_kit(keras.optimizers.Adam(0.01, epsilon=1.0))
+    assert np.max(np.abs(ours[0][0] - keras_[0][0])) > 1e-4
+
+
+def test_rmsprop_first_gradient_start_differs_from_zero_start():
+    """σ⁰ = g⁰: the first step is η·sign(g) (ε = 0), not η·g/√((1−ρ)g²)."""
+    w0 = _start()[0]
+    g0 = _grads()[0][0]
+    slide = run_kit(ktk.optimizers.RMSProp(0.01, epsilon=0.0))
+    np.testing.assert_allclose(
+        slide[0][0], w0 - np.float32(0.01) * np.sign(g0), rtol=1e-6
+    )
+    zero = run_kit(
+        ktk.optimizers.RMSProp(0.01, epsilon=0.0, init_with_first_gradient=False)
+    )
+    step = np.abs(zero[0][0] - w0)
+    np.testing.assert_allclose(step, np.float32(0.01) / np.sqrt(0.1), rtol=1e-6)
+
+
+# ---- argument validation -----------------------------------------------------
+
+BAD = [
+    (ktk.optimizers.SGD, {"learning_rate": -0.1}, "learning_rate"),
+    (ktk.optimizers.SGD, {"learning_rate": float("nan")}, "learning_rate"),
+    (ktk.optimizers.Momentum, {"momentum": 1.0}, "momentum"),
+    (ktk.optimizers.Momentum, {"momentum": -0.1}, "momentum"),
+    (ktk.optimizers.Adagrad, {"epsilon": -1e-7}, "epsilon"),
+    (ktk.optimizers.Adagrad, {"initial_accumulator_value": -1.0},
+     "initial_accumulator_value"),
+    (ktk.optimizers.RMSProp, {"rho": 1.5}, "rho"),
+    (ktk.optimizers.RMSProp, {"epsilon": -1.0}, "epsilon"),
+    (ktk.optimizers.Adam, {"beta_1": 1.0}, "beta_1"),
+    (ktk.optimizers.Adam, {"beta_2": -0.5}, "beta_2"),
+    (ktk.optimizers.Adam, {"learning_rate": "fast"}, "learning_rate"),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,name", BAD)
+def test_bad_arguments_raise_value_error_naming_them(cls, kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}`.*Received: {name}="):
+        cls(**kwargs)
+
+
+def test_integer_learning_rate_is_accepted():
+    assert float(ktk.optimizers.SGD(1).learning_rate) == 1.0
+
+
+# ---- base-class options -----------------------------------------------------
+
+
+def test_clipnorm_limits_the_step():
+    opt = ktk.optimizers.SGD(1.0, clipnorm=0.5)
+    w = keras.Variable(np.zeros(3, "float32"))
+    opt.apply([keras.ops.convert_to_tensor([3.0, 4.0, 0.0])], [w])
+    np.testing.assert_allclose(w.numpy(), [-0.3, -0.4, 0.0], rtol=1e-6)
+
+
+def test_gradient_accumulation_averages_before_the_step():
+    opt = ktk.optimizers.SGD(1.0, gradient_accumulation_steps=2)
+    w = keras.Variable(np.zeros(2, "float32"))
+    opt.apply([keras.ops.convert_to_tensor([1.0, 3.0])], [w])
+    np.testing.assert_allclose(w.numpy(), [0.0, 0.0])
+    opt.apply([keras.ops.convert_to_tensor([3.0, 5.0])], [w])
+    np.testing.assert_allclose(w.numpy(), [-2.0, -4.0], rtol=1e-6)
