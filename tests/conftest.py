@@ -5,9 +5,18 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import gc  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+import keras_training_kit  # noqa: E402, F401
+
+# clear_session() runs a full garbage collection; moving the objects of all
+# these imports to the permanent generation makes that ~1000x cheaper.
+gc.collect()
+gc.freeze()
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,11 @@ when
   the caller's compiler fuses it),
 - no `tf.distribute` strategy is active (Keras' own distribution code drives
   the plain path),
-- every gradient is dense.
+- every gradient is dense,
+- the step updates at least `MIN_TOTAL_SIZE` values: below that the update
+  is cheap anyway and the one-off XLA compilation (about half a second per
+  optimizer) would cost more than it saves, e.g. in a hyperparameter
+  search over small models.
 
 `set_compiled_updates(False)` or the environment variable
 `KTK_COMPILED_UPDATES=0` turns it off, e.g. to compare the two paths.
@@ -31,10 +35,12 @@ when
 
 from __future__ import annotations
 
+import math
 import os
 
 import keras
 
+MIN_TOTAL_SIZE = 1 << 16
 _enabled = os.environ.get("KTK_COMPILED_UPDATES", "1") != "0"
 
 
@@ -65,6 +71,12 @@ def usable(grads) -> bool:
     if not _enabled or keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf
+
+    shapes = [tuple(g.shape) for g in grads]
+    if any(None in shape for shape in shapes):
+        return False
+    if sum(math.prod(shape) for shape in shapes) < MIN_TOTAL_SIZE:
+        return False
 
     if tf.distribute.has_strategy():
         return False

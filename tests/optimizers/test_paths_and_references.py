@@ -64,6 +64,9 @@ def test_compiled_path_is_really_taken(monkeypatch):
     calls.clear()
     run_kit(ktk.optimizers.Adam(), dtype="float32", mode="jit")
     assert not calls, "inside XLA the plain keras.ops path must run"
+    small = [keras.Variable(np.ones((8, 8), "float32"))]
+    ktk.optimizers.Adam().apply([keras.ops.ones((8, 8))], small)
+    assert not calls, "a small update should not pay for an XLA compile"
 
 
 # ---- torch.optim ---------------------------------------------------------

@@ -1,0 +1,168 @@
+"""Monte-Carlo dropout: dropout kept on at prediction, as an ensemble."""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+import numpy as np
+
+from keras_training_kit import _validation as v
+from keras_training_kit.layers.dropout import Dropout
+
+# Rows (inputs x samples) sent through the model in one call when
+# `batch_size=None`: large enough to amortize the call, small enough for
+# memory on CPU.
+_DEFAULT_ROWS_PER_CALL = 8192
+
+
+def _dropout_layers(model: keras.layers.Layer) -> list:
+    kinds = (
+        Dropout,
+        keras.layers.Dropout,  # includes SpatialDropout1D/2D/3D
+        keras.layers.GaussianDropout,
+        keras.layers.AlphaDropout,
+    )
+    layers = model._flatten_layers(include_self=True, recursive=True)
+    return [layer for layer in layers if isinstance(layer, kinds)]
+
+
+@contextlib.contextmanager
+def _dropout_always_on(layers: list):
+    """Forces `training=True` in these layers' `call`, and only in them.
+
+    The model itself is called with `training=False`, so BatchNormalization
+    keeps its moving statistics (batch statistics of a tiled batch would be
+    wrong) and every other layer behaves as at inference.
+    """
+    missing = object()
+    saved = []
+    try:
+        for layer in layers:
+            saved.append((layer, layer.__dict__.get("call", missing)))
+            original = type(layer).call.__get__(layer)
+
+            def call(inputs, training=None, _original=original, **kwargs):
+                return _original(inputs, training=True, **kwargs)
+
+            object.__setattr__(layer, "call", call)
+        yield
+    finally:
+        for layer, previous in saved:
+            if previous is missing:
+                object.__delattr__(layer, "call")
+            else:
+                object.__setattr__(layer, "call", previous)
+
+
+def predict_with_dropout(
+    model: keras.layers.Layer,
+    x,
+    samples: int = 30,
+    batch_size: int | None = None,
+):
+    """Monte-Carlo dropout ensemble prediction: mean and spread.
+
+    Runs the model `samples` times with fresh dropout masks and returns
+    the mean and standard deviation of the outputs over those sub-network
+    samples (Gal & Ghahramani's MC dropout; the course's "dropout is an
+    ensemble of sub-networks sharing parameters"):
+
+    ```
+    y_s  = model(x) with dropout masks m_s,   s = 1..samples
+    mean = (1 / samples) * sum_s y_s
+    std  = sqrt((1 / samples) * sum_s (y_s - mean) ** 2)
+    ```
+
+    Only the dropout layers (`ktk.layers.Dropout` in either `scale_at`
+    convention, `keras.layers.Dropout`, `SpatialDropout*`,
+    `GaussianDropout`, `AlphaDropout`) run in training mode; the model
+    is called with `training=False`, so `BatchNormalization` uses its
+    moving statistics, not the statistics of the replicated batch. This
+    is done by temporarily overriding those layers' `call` (restored on
+    exit, also on error).
+
+    Batched: each chunk of `batch_size` rows is tiled `samples` times and
+    sent through the model in one compiled call, so every replica draws
+    its own mask; there is no Python loop over rows or over samples.
+
+    Args:
+        model: a Keras model (Sequential, functional or subclassed).
+        x: inputs: an array, or a list/dict of arrays for multi-input
+            models.
+        samples: int >= 1, number of sampled sub-networks. Defaults to
+            `30`.
+        batch_size: int >= 1, input rows per call (the model sees
+            `batch_size * samples` rows). Defaults to `None`: as many rows
+            as keep the call below 8192 replicated rows.
+
+    Returns:
+        `(mean, std)`: float64 NumPy arrays shaped like the model's output
+        (or the same nested structure for multi-output models); `std` is
+        the population standard deviation over the samples.
+
+    Example:
+
+    >>> mean, std = predict_with_dropout(model, x_test, samples=50)
+
+    Reference:
+        - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1506.02142)
+    """
+    samples = v.check_positive_int("samples", samples)
+    if batch_size is not None:
+        batch_size = v.check_positive_int("batch_size", batch_size)
+    if not isinstance(model, keras.layers.Layer):
+        raise ValueError(
+            "Argument `model` must be a Keras model or layer. "
+            f"Received: model={model!r}"
+        )
+    x = keras.tree.map_structure(np.asarray, x)
+    n = int(keras.tree.flatten(x)[0].shape[0])
+    if n < 1:
+        raise ValueError(
+            f"Argument `x` must hold at least one row. Received: {n} rows"
+        )
+    if batch_size is None:
+        batch_size = max(1, _DEFAULT_ROWS_PER_CALL // samples)
+
+    def tile(a):
+        return np.tile(a, (samples,) + (1,) * (a.ndim - 1))
+
+    def moments(y, rows):
+        y = keras.ops.convert_to_numpy(y)
+        y = y.reshape((samples, rows) + y.shape[1:]).astype("float64")
+        return y.mean(axis=0), y.std(axis=0)
+
+    forward = _compiled(model)
+    structure, parts = None, []  # parts[chunk][output] = (mean, std)
+    # A Python loop over chunks of `batch_size` rows only; within a chunk
+    # all rows and all samples go through the model in one call.
+    with _dropout_always_on(_dropout_layers(model)):
+        for start in range(0, n, batch_size):
+            chunk = keras.tree.map_structure(
+                lambda a: tile(a[start : start + batch_size]), x
+            )
+            rows = min(batch_size, n - start)
+            out = forward(chunk)
+            structure = out if structure is None else structure
+            parts.append([moments(y, rows) for y in keras.tree.flatten(out)])
+    outputs = range(len(parts[0]))
+    mean = [np.concatenate([p[i][0] for p in parts]) for i in outputs]
+    std = [np.concatenate([p[i][1] for p in parts]) for i in outputs]
+    return (
+        keras.tree.pack_sequence_as(structure, mean),
+        keras.tree.pack_sequence_as(structure, std),
+    )
+
+
+def _compiled(model: keras.layers.Layer):
+    """`model(x, training=False)`, traced once per input signature."""
+
+    def forward(inputs):
+        return model(inputs, training=False)
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(forward, reduce_retracing=True)
+    return forward

@@ -1,0 +1,131 @@
+"""A keras-tuner `Tuner` that scores each trial by k-fold cross-validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras_tuner as kt
+
+from keras_training_kit import _validation as v
+from keras_training_kit.data import _arrays
+from keras_training_kit.data.cross_validation import summarize
+from keras_training_kit.tuning._engine import (
+    KitTunerMixin,
+    best_epoch_metrics,
+    is_diverged,
+    wrap_hypermodel,
+)
+
+
+class CrossValidationTuner(KitTunerMixin, kt.Tuner):
+    """A `keras_tuner.Tuner` whose trial score is the k-fold CV mean.
+
+    For each trial, the data passed to `search(x, y, ...)` is cut into
+    `folds` parts; a fresh model (the Keras session is cleared between
+    folds) trains on `folds - 1` parts and is validated on the remaining
+    one, so every sample is validated exactly once. The trial reports, for
+    every metric, the mean over folds of its value at the fold's best epoch
+    (the objective's best, as keras-tuner does for a holdout set), and the
+    standard deviation of the objective as `"<objective>_std"`. It works
+    with any keras-tuner oracle (grid, random, Bayesian, Hyperband, the
+    kit's TPE); under Hyperband each fold trains from scratch for the
+    bracket's epochs.
+
+    `load_model` (and so `get_best_models`) returns the model of the
+    trial's last fold; for a final model, retrain on all data with
+    `get_best_hyperparameters()`.
+
+    Args:
+        oracle: a `keras_tuner.Oracle`.
+        hypermodel: a `keras_tuner.HyperModel` or a build function
+            `build_model(hp)` returning a compiled model. A `batch_size`
+            hyperparameter is passed to `fit`.
+        folds: number of folds, an integer >= 2. Defaults to `5`.
+        stratify: keep class proportions of `y` in each fold.
+            Defaults to `False`.
+        shuffle_seed: seed of the fold assignment (the same folds for
+            every trial, so trials are compared on equal terms).
+            Defaults to `0`.
+        prune: stop a fold whose loss becomes NaN/Inf and record the trial
+            as diverged. Defaults to `True`.
+        verbose: `1` shows a progress bar over trials. Defaults to `1`.
+        seed: seed for weight initialization, offset per trial.
+            Defaults to `None`.
+        **kwargs: `keras_tuner.Tuner` arguments (`directory`,
+            `project_name`, `overwrite`, ...).
+
+    Example:
+
+    ```python
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective="val_loss", max_trials=10)
+    tuner = ktk.tuning.CrossValidationTuner(
+        oracle=oracle, hypermodel=build_model, folds=5, directory="runs")
+    tuner.search(x, y, epochs=10, verbose=0)
+    tuner.get_best_hyperparameters()[0].values
+    ```
+    """
+
+    def __init__(
+        self,
+        oracle: Any,
+        hypermodel: Any = None,
+        folds: int = 5,
+        stratify: bool = False,
+        shuffle_seed: int | None = 0,
+        prune: bool = True,
+        verbose: int = 1,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.folds = v.check_positive_int("folds", folds, minimum=2)
+        self.stratify = bool(stratify)
+        self.shuffle_seed = shuffle_seed
+        self.warm_start = False  # folds train from scratch, even in Hyperband
+        self._init_kit(prune, verbose, seed)
+        super().__init__(oracle, wrap_hypermodel(hypermodel), **kwargs)
+
+    def _run_trial_impl(self, trial: Any, x: Any, y: Any, **kwargs: Any):
+        for key in ("validation_data", "validation_split"):
+            if kwargs.get(key) is not None:
+                raise kt.errors.FatalValueError(
+                    f"CrossValidationTuner makes the validation folds "
+                    f"itself; do not pass `{key}`."
+                )
+            kwargs.pop(key, None)
+        hp = trial.hyperparameters
+        if "tuner/epochs" in hp.values:
+            kwargs["epochs"] = hp.values["tuner/epochs"]
+        n = _arrays.check_xy(x, y)
+        labels = _arrays.labels_for_stratify(y) if self.stratify else None
+        splits = _arrays.kfold(n, self.folds, labels, self.shuffle_seed)
+        callbacks = kwargs.pop("callbacks", [])
+        objective = self.oracle.objective
+        fold_metrics = []
+        model = None
+        for train_idx, val_idx in splits:
+            model = self._try_build(hp)  # clears the Keras session
+            history = self.hypermodel.fit(
+                hp,
+                model,
+                _arrays.take(x, train_idx),
+                _arrays.take(y, train_idx),
+                validation_data=(
+                    _arrays.take(x, val_idx),
+                    _arrays.take(y, val_idx),
+                ),
+                callbacks=self._deepcopy_callbacks(callbacks),
+                **kwargs,
+            )
+            if objective.name not in history.history:
+                raise kt.errors.FatalValueError(
+                    f"The objective {objective.name!r} is not logged by "
+                    f"fit; logged: {sorted(history.history)}"
+                )
+            if self.prune and is_diverged(history, objective.name):
+                return [history]  # the mixin records the trial as diverged
+            fold_metrics.append(best_epoch_metrics(history.history, objective))
+        self.save_trial_model(trial.trial_id, model)
+        mean, std = summarize(fold_metrics)
+        mean[f"{objective.name}_std"] = std[objective.name]
+        return mean

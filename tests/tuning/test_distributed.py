@@ -1,0 +1,326 @@
+"""keras-tuner's chief/worker mode, with real processes on loopback."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+pytest.importorskip("keras_tuner")
+pytest.importorskip("optuna")
+
+from keras_training_kit.tuning import cli  # noqa: E402
+from keras_training_kit.tuning.distributed import (  # noqa: E402
+    role,
+    run_workers,
+)
+
+# One search script, started once as chief and once per worker. Every copy
+# logs its role and pid at start, and each trial's start and end, so the
+# test sees who ran what; keras-tuner's trial files say what finished.
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+    import keras
+    import keras_tuner as kt
+    from keras_training_kit.tuning.tpe import TPEOracle
+
+    log, directory, strategy, pause = sys.argv[1:5]
+    me = os.environ.get("KERASTUNER_TUNER_ID", "single")
+
+    def write(**event):
+        with open(log, "a") as f:
+            f.write(json.dumps({"who": me, "pid": os.getpid(), **event}))
+            f.write("\\n")
+
+    write(event="boot", threads=os.environ.get("TF_NUM_INTRAOP_THREADS"))
+
+    def build(hp):
+        model = keras.Sequential([
+            keras.Input((8,)),
+            keras.layers.Dense(hp.Int("units", 4, 64, step=4), "relu"),
+            keras.layers.Dense(1),
+        ])
+        # Eager: no tracing per trial, so the search is quick.
+        model.compile(keras.optimizers.SGD(
+            hp.Float("lr", 1e-3, 1e-1, sampling="log")), "mse",
+            run_eagerly=True)
+        return model
+
+    class Logged(kt.Tuner):
+        def run_trial(self, trial, *args, **kwargs):
+            write(event="start", trial=trial.trial_id)
+            time.sleep(float(pause))
+            history = super().run_trial(trial, *args, **kwargs)
+            write(event="end", trial=trial.trial_id)
+            return history
+
+    if strategy == "tpe":
+        oracle = TPEOracle("loss", max_trials=6, seed=1, n_startup_trials=2)
+    else:
+        oracle = kt.oracles.RandomSearchOracle("loss", max_trials=6, seed=1)
+    tuner = Logged(oracle=oracle, hypermodel=build, directory=directory,
+                   project_name="dist", overwrite=False)
+    rng = np.random.RandomState(0)
+    x = rng.randn(64, 8).astype("float32")
+    tuner.search(x, x.sum(1, keepdims=True), epochs=1, verbose=0)
+    write(event="done")
+    """
+)
+
+
+# The same search through `ktk.tuning.search` with TPE: a callback logs
+# each training (who ran it and the trial's hyperparameters).
+KTK_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+    import keras
+    import keras_training_kit as ktk
+    from keras_training_kit.tuning.distributed import role
+
+    log, directory = sys.argv[1:3]
+
+    def write(**event):
+        with open(log, "a") as f:
+            f.write(json.dumps({"who": role(), "pid": os.getpid(), **event}))
+            f.write("\\n")
+
+    write(event="boot", threads=os.environ.get("TF_NUM_INTRAOP_THREADS"))
+
+    def build(hp):
+        model = keras.Sequential([
+            keras.Input((8,)),
+            keras.layers.Dense(hp.Int("units", 4, 64, step=4), "relu"),
+            keras.layers.Dense(1),
+        ])
+        model.compile(keras.optimizers.SGD(
+            hp.Float("lr", 1e-3, 1e-1, sampling="log")), "mse",
+            run_eagerly=True)
+        return model
+
+    class Log(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            write(event="start", units=self.model.layers[0].units,
+                  lr=float(self.model.optimizer.learning_rate))
+
+    rng = np.random.RandomState(0)
+    x = rng.randn(64, 8).astype("float32")
+    result = ktk.tuning.search(
+        build, x, x.sum(1, keepdims=True), strategy="tpe", objective="loss",
+        max_trials=6, epochs=1, directory=directory, seed=1, verbose=0,
+        callbacks=[Log()],
+    )
+    write(event="done", trials=len(result.trials))
+    """
+)
+
+
+def _events(log):
+    if not os.path.exists(log):
+        return []
+    with open(log) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _trial_files(directory, project="dist"):
+    root = os.path.join(directory, project)
+    out = {}
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name, "trial.json")
+        if name.startswith("trial_") and os.path.exists(path):
+            with open(path) as f:
+                trial = json.load(f)
+            out[trial["trial_id"]] = trial
+    return out
+
+
+@pytest.fixture
+def script(tmp_path):
+    """The plain keras-tuner search script, written to a temp file."""
+    path = tmp_path / "search.py"
+    path.write_text(SCRIPT)
+    return path
+
+
+@pytest.mark.slow
+def test_two_workers_run_every_trial_exactly_once(tmp_path):
+    script = tmp_path / "ktk_search.py"
+    script.write_text(KTK_SCRIPT)
+    log, directory = str(tmp_path / "log.jsonl"), str(tmp_path / "runs")
+    out = io.StringIO()
+    code = run_workers(
+        script, workers=2, script_args=(log, directory), timeout=240,
+        output=out, env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert code == 0, out.getvalue()[-3000:]
+    events = _events(log)
+    starts = [e for e in events if e["event"] == "start"]
+    # 6 trainings, by workers only (never by the chief), shared by both.
+    assert len(starts) == 6
+    assert {e["who"] for e in starts} == {"tuner0", "tuner1"}
+    # ... one per trial: TPE's 6 trials, each COMPLETED, each trained once.
+    trials = _trial_files(os.path.join(directory), project="tpe")
+    assert len(trials) == 6
+    assert all(t["status"] == "COMPLETED" for t in trials.values())
+    ran = sorted((e["units"], round(e["lr"], 6)) for e in starts)
+    planned = sorted(
+        (
+            t["hyperparameters"]["values"]["units"],
+            round(t["hyperparameters"]["values"]["lr"], 6),
+        )
+        for t in trials.values()
+    )
+    assert ran == planned and len(set(ran)) == 6
+    # TF threads were split: this machine's cores / 2 workers; chief gets 1.
+    boots = {e["who"]: e["threads"] for e in events if e["event"] == "boot"}
+    cores = len(os.sched_getaffinity(0))
+    assert boots["chief"] == "1"
+    assert boots["tuner0"] == boots["tuner1"] == str(max(1, cores // 2))
+    # Every process finished its script; output is prefixed by role.
+    done = {e["who"]: e["trials"] for e in events if e["event"] == "done"}
+    assert set(done) == {"chief", "tuner0", "tuner1"}
+    assert done["chief"] == 6  # the chief's result sees every trial
+    assert "[ktk tune] chief on 127.0.0.1:" in out.getvalue()
+
+
+def _wait(predicate, timeout, proc):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def _listening(pid):
+    import psutil
+
+    return [
+        c.laddr
+        for c in psutil.Process(pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+
+
+@pytest.mark.slow
+def test_killed_worker_loses_no_finished_trial(tmp_path, script):
+    log, directory = str(tmp_path / "log.jsonl"), str(tmp_path / "runs")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keras_training_kit", "tune", "--workers",
+         "2", "--timeout", "240", str(script), log, directory, "random",
+         "1.0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        # The chief listens on loopback only.
+        chief = _wait(
+            lambda: [e for e in _events(log) if e["who"] == "chief"], 120, proc
+        )[0]
+        addrs = _wait(lambda: _listening(chief["pid"]), 60, proc)
+        # (gRPC may use a dual-stack socket: IPv4-mapped loopback.)
+        assert {a.ip.removeprefix("::ffff:") for a in addrs} == {"127.0.0.1"}
+
+        # Kill tuner0 in the middle of its second trial.
+        def second_start():
+            mine = [
+                e for e in _events(log)
+                if e["who"] == "tuner0" and e["event"] == "start"
+            ]
+            return mine[1] if len(mine) >= 2 else None
+
+        victim = _wait(second_start, 120, proc)
+        finished_before = {
+            t for t, rec in _trial_files(directory).items()
+            if rec["status"] == "COMPLETED"
+        }
+        os.kill(victim["pid"], signal.SIGKILL)
+        output, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGKILL, output[-3000:]
+    assert "worker tuner0 exited with code 137" in output
+    trials = _trial_files(directory)
+    # Nothing finished before the kill was lost, and the search finished:
+    # the killed trial went back to the oracle and tuner1 ran it again.
+    assert finished_before <= {
+        t for t, rec in trials.items() if rec["status"] == "COMPLETED"
+    }
+    assert len(trials) == 6
+    assert all(rec["status"] == "COMPLETED" for rec in trials.values())
+    events = _events(log)
+    starts = [(e["who"], e["trial"]) for e in events if e["event"] == "start"]
+    rerun = victim["trial"]
+    assert ("tuner1", rerun) in starts
+    others = [t for _, t in starts if t != rerun]
+    assert len(others) == len(set(others)) == 5  # all others ran once
+    assert {e["who"] for e in events if e["event"] == "done"} == {
+        "chief", "tuner1"
+    }
+
+
+def test_role_reads_keras_tuner_variables(monkeypatch):
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner3")
+    assert role() == "single"
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    assert role() == "tuner3"
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert role() == "chief"
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"workers": 0}, "workers"),
+        ({"port": 70000}, "port"),
+        ({"threads_per_worker": 0}, "threads_per_worker"),
+        ({"timeout": -1}, "timeout"),
+        ({"script_args": "--epochs 3"}, "script_args"),
+    ],
+)
+def test_bad_arguments_raise_before_starting(tmp_path, script, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        run_workers(script, **kwargs)
+
+
+def test_missing_script_is_a_value_error_and_a_cli_usage_error(tmp_path):
+    missing = str(tmp_path / "nope.py")
+    with pytest.raises(ValueError, match="script"):
+        run_workers(missing)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--workers", "2", missing])
+    assert info.value.code == 2
+
+
+def test_cli_passes_script_arguments_through(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake(script, **kwargs):
+        seen.update(kwargs, script=script)
+        return 0
+
+    import keras_training_kit.tuning.distributed as distributed
+
+    monkeypatch.setattr(distributed, "run_workers", fake)
+    code = cli.main(
+        ["-n", "3", "--threads-per-worker", "2", "s.py", "--epochs", "5"]
+    )
+    assert code == 0
+    assert seen["script"] == "s.py" and seen["workers"] == 3
+    assert seen["threads_per_worker"] == 2
+    assert seen["script_args"] == ["--epochs", "5"]
+    assert seen["host"] == "127.0.0.1"
