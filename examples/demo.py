@@ -1,8 +1,11 @@
 """keras_training_kit demo: the course's optimizers on scikit-learn's digits.
 
-Trains the same small MLP with each kit optimizer and prints a table of the
-final training/validation loss and accuracy and the seconds it took. No
-download: the digits ship with scikit-learn.
+Part 1 trains the same small MLP with each kit optimizer and prints a table
+of the final training/validation loss and accuracy and the seconds it took.
+Part 2 babysits a run: a big net on 150 images overfits, `TrainingDiagnosis`
+says so with its numbers and remedy, and the remedies (L2 on every kernel
+with `penalize`, `Dropout`, `EarlyStopping`) are applied. No download: the
+digits ship with scikit-learn.
 
     make demo                 # or: .venv/bin/python examples/demo.py
     python examples/demo.py --epochs 20 --jit
@@ -58,11 +61,59 @@ def build_model() -> keras.Model:
     )
 
 
+def babysit(x, y, xv, yv, epochs: int) -> None:
+    """Part 2: diagnose an overfitting run, then apply the remedies."""
+
+    def big_net(dropout: float) -> keras.Model:
+        layers = [keras.Input((64,))]
+        for _ in range(2):
+            layers.append(keras.layers.Dense(256, activation="relu"))
+            if dropout:
+                layers.append(ktk.layers.Dropout(dropout))
+        layers.append(keras.layers.Dense(10, activation="softmax"))
+        return keras.Sequential(layers)
+
+    x, y = x[:150], y[:150]  # a small training set: large variance
+    for title, dropout, l2, stop in [
+        ("as is", 0.0, 0.0, False),
+        ("with L2 on all kernels, dropout 0.3, early stopping",
+         0.3, 1e-4, True),
+    ]:
+        keras.utils.set_random_seed(0)
+        model = ktk.regularizers.penalize(big_net(dropout), l2=l2)
+        model.compile(
+            optimizer=ktk.optimizers.Adam(3e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        diagnosis = ktk.callbacks.TrainingDiagnosis(verbose=0)
+        callbacks = [diagnosis]
+        if stop:
+            callbacks.append(
+                ktk.callbacks.EarlyStopping(patience=10, verbose=0)
+            )
+        model.fit(
+            x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32,
+            verbose=0, callbacks=callbacks,
+        )
+        _, accuracy = model.evaluate(xv, yv, verbose=0)
+        print(f"\n-- 2x256 ReLU net on 150 images, {title}: "
+              f"validation accuracy {accuracy:.3f}")
+        print(diagnosis.report())
+        if stop:
+            print(callbacks[-1].stop_reason)
+        keras.backend.clear_session()
+
+
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--jit", action="store_true", help="jit_compile=True")
+    parser.add_argument(
+        "--babysit-epochs", type=int, default=40,
+        help="epochs of part 2 (0 skips it)",
+    )
     args = parser.parse_args(argv)
 
     (x, y), (xv, yv) = load_data()
@@ -98,7 +149,11 @@ def main(argv=None) -> list[dict]:
     best = min(rows, key=lambda r: r["val_loss"])
     print(f"\nlowest validation loss: {best['optimizer']} "
           f"({best['val_loss']:.4f}); "
-          f"mean validation accuracy {np.mean([r['val_accuracy'] for r in rows]):.3f}")
+          f"mean validation accuracy "
+          f"{np.mean([r['val_accuracy'] for r in rows]):.3f}")
+    if args.babysit_epochs:
+        print("\n== Babysitting: TrainingDiagnosis on a run that overfits ==")
+        babysit(x, y, xv, yv, args.babysit_epochs)
     return rows
 
 

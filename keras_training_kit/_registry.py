@@ -59,7 +59,8 @@ def register(
 
     def decorate(cls: type) -> type:
         cls = keras.saving.register_keras_serializable(package=PACKAGE)(cls)
-        REGISTRY[kind][cls.__name__] = Entry(kind, cls, dict(example or {}), info)
+        entry = Entry(kind, cls, dict(example or {}), info)
+        REGISTRY[kind][cls.__name__] = entry
         return cls
 
     return decorate

@@ -11,7 +11,8 @@ replicas' averaged gradients must give the single-device update.
 
     python tests/_distribute_probe.py RESULT.json [KIND/NAME ...]
 
-probes the named entries (all of them when none is named) and writes {"kind/name": {"kind", "name", "ok", "error", "replicas", "loss",
+probes the named entries (all of them when none is named) and writes
+{"kind/name": {"kind", "name", "ok", "error", "replicas", "loss",
 "max_weight_diff"}} atomically to RESULT.json (also when it fails).
 """
 

@@ -8,7 +8,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import gc  # noqa: E402
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import keras_training_kit  # noqa: E402, F401

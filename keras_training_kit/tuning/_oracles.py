@@ -1,4 +1,12 @@
-"""keras-tuner's own oracles, with the one fix resuming needs.
+"""keras-tuner's own oracles, with the two fixes resuming needs.
+
+keras-tuner 1.4.8's `Oracle.end_trial` saves `oracle.json` before it drops
+the finished trial from `ongoing_trials`; `reload` puts every ongoing trial
+in the retry queue, so a search killed after that save (standalone: until
+the tuner saves again; a distributed chief: until the next trial starts)
+re-runs its last finished trial when resumed. `ResumableOracleMixin`, mixed
+into every oracle the kit builds (and `TPEOracle`), retries only the trials
+that did not finish.
 
 keras-tuner 1.4.8's `GridSearchOracle` keeps two pieces of bookkeeping,
 `_ordered_ids` (trial ids in grid order) and `_populate_next` (finished
@@ -19,8 +27,68 @@ import keras_tuner as kt
 from keras_tuner.oracles import GridSearchOracle
 
 
-class ResumableGridSearchOracle(GridSearchOracle):
+class ResumableOracleMixin:
+    """Resume without re-running finished trials; mixed in before an Oracle.
+
+    The one implementation of the fix of keras-tuner 1.4.8's `end_trial`
+    (saves the oracle while the just-finished trial is still "ongoing"):
+    after `reload`, the retry queue keeps only the trials that did not
+    finish. A trial counts as finished when it is in `end_order`, or when
+    its own file already says COMPLETED/FAILED (a kill between the two
+    files written by `end_trial`).
+    """
+
+    def reload(self) -> None:
+        super().reload()
+        finished = set(self.end_order)
+        queue, resumed = [], []
+        for trial_id in self._retry_queue:
+            if trial_id in queue or trial_id in resumed:
+                continue
+            trial = self.trials.get(trial_id)
+            done = trial is not None and trial.status in (
+                "COMPLETED", "FAILED"
+            )
+            if trial_id in finished or done:
+                resumed.append(trial_id)
+                if trial_id not in finished:
+                    self.end_order.append(trial_id)
+            else:
+                queue.append(trial_id)
+        self._retry_queue = queue
+        if resumed:
+            self._on_finished_at_reload(resumed)
+
+    def _on_finished_at_reload(self, trial_ids: list[str]) -> None:
+        """Hook: trials that ended after the last complete save."""
+
+
+class ResumableRandomSearchOracle(
+    ResumableOracleMixin, kt.oracles.RandomSearchOracle
+):
+    """`keras_tuner.oracles.RandomSearchOracle` that resumes exactly."""
+
+
+class ResumableBayesianOptimizationOracle(
+    ResumableOracleMixin, kt.oracles.BayesianOptimizationOracle
+):
+    """`keras_tuner.oracles.BayesianOptimizationOracle` that resumes
+    exactly."""
+
+
+class ResumableHyperbandOracle(
+    ResumableOracleMixin, kt.oracles.HyperbandOracle
+):
+    """`keras_tuner.oracles.HyperbandOracle` that resumes exactly."""
+
+
+class ResumableGridSearchOracle(ResumableOracleMixin, GridSearchOracle):
     """`keras_tuner.oracles.GridSearchOracle` that survives a restart."""
+
+    def _on_finished_at_reload(self, trial_ids: list[str]) -> None:
+        # `GridSearchOracle.end_trial` queues the trial for its grid
+        # successor only after the save: queue it again (repeats are fine).
+        self._populate_next.extend(trial_ids)
 
     def _ordered_list(self) -> list[str]:
         ids, memory = [], self._ordered_ids
@@ -73,13 +141,13 @@ def make_oracle(
     if strategy == "grid":
         return ResumableGridSearchOracle(max_trials=max_trials, **common)
     if strategy == "random":
-        return kt.oracles.RandomSearchOracle(max_trials=max_trials, **common)
+        return ResumableRandomSearchOracle(max_trials=max_trials, **common)
     if strategy == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(
+        return ResumableBayesianOptimizationOracle(
             max_trials=max_trials, **common
         )
     if strategy == "hyperband":
-        oracle = kt.oracles.HyperbandOracle(
+        oracle = ResumableHyperbandOracle(
             max_epochs=epochs, factor=3, hyperband_iterations=None, **common
         )
         # Hyperband sizes its brackets from max_epochs and repeats them;

@@ -16,6 +16,7 @@ from keras_training_kit.data.cross_validation import check_compiled
 from keras_training_kit.tuning._engine import KitTuner, wrap_hypermodel
 from keras_training_kit.tuning._oracles import make_oracle
 from keras_training_kit.tuning.cv_tuner import CrossValidationTuner
+from keras_training_kit.tuning.distributed import role
 from keras_training_kit.tuning.result import SearchResult, trial_record
 
 STRATEGIES = ("grid", "random", "bayesian", "hyperband", "tpe")
@@ -92,6 +93,29 @@ def _check_objective(
     del model  # the session is cleared before each trial's build
 
 
+def _storage(directory: Any, overwrite: bool) -> tuple[Any, bool]:
+    """The `directory` and the `overwrite` this process applies.
+
+    In keras-tuner's distributed mode the chief and every worker must share
+    one project: a per-process temporary directory would split it, and a
+    worker honouring `overwrite=True` would delete the shared project while
+    the others run. So `directory` is required and only the chief
+    overwrites.
+    """
+    mode = role()
+    if mode == "single":
+        return directory, bool(overwrite)
+    if directory is None:
+        raise ValueError(
+            "Argument `directory` must be set in keras-tuner's distributed "
+            "mode (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and "
+            "KERASTUNER_ORACLE_PORT are set): the chief and every worker "
+            "must share one project directory. Received: directory=None "
+            f"(this process: {mode!r})"
+        )
+    return str(directory), bool(overwrite) and mode == "chief"
+
+
 def search(
     build_model: Callable[[Any], Any],
     x: Any,
@@ -135,9 +159,10 @@ def search(
       memory stays flat.
     - a progress bar over trials (trial i/n, best so far, elapsed seconds).
     - resume: with the same `directory` and `overwrite=False`, a search
-      that was killed continues without redoing finished trials (also for
-      grid search, which needs a fix of keras-tuner 1.4.8's GridSearch
-      state, see `ResumableGridSearchOracle`).
+      that was killed continues without redoing finished trials, for every
+      strategy: keras-tuner 1.4.8 would re-run the last finished trial
+      (`ResumableOracleMixin`) and cannot resume grid search at all
+      (`ResumableGridSearchOracle`).
     - the distributed mode of keras-tuner works unchanged: with
       `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP` and
       `KERASTUNER_ORACLE_PORT` set, the chief serves the oracle (its
@@ -166,10 +191,12 @@ def search(
         validation_split: fraction of `x` held out for validation.
         epochs: epochs per trial (Hyperband: the maximum). Defaults to `10`.
         directory: where trials are stored, and resumed from. Defaults to
-            a new temporary directory. Each strategy has its own project
+            a new temporary directory; required (a directory every process
+            shares) in distributed mode. Each strategy has its own project
             folder inside it.
-        overwrite: start afresh even if `directory` holds a search.
-            Defaults to `False` (resume).
+        overwrite: start afresh even if `directory` holds a search; in
+            distributed mode only the chief deletes the project, workers
+            ignore it. Defaults to `False` (resume).
         prune: stop and record diverged trials. Defaults to `True`.
         seed: seed of the oracle and of each trial's initialization.
             Defaults to `None`.
@@ -233,6 +260,7 @@ def search(
             )
         _arrays.check_xy(validation_data[0], validation_data[1])
     n = _arrays.check_xy(x, y)
+    directory, overwrite = _storage(directory, overwrite)
     if folds is not None and folds > n:
         raise ValueError(
             f"Argument `folds` must be <= the number of samples ({n}). "

@@ -31,6 +31,7 @@ from typing import Any
 import keras_tuner
 
 from keras_training_kit import _validation as v
+from keras_training_kit.tuning._oracles import ResumableOracleMixin
 
 _MISSING_OPTUNA = (
     "`TPEOracle` (strategy='tpe') needs Optuna, an optional dependency. "
@@ -126,7 +127,7 @@ class _Dimension:
         return value
 
 
-class TPEOracle(keras_tuner.Oracle):
+class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
     """Tree-structured Parzen Estimator search, with Optuna's `TPESampler`.
 
     A drop-in keras-tuner oracle: use it with any `keras_tuner.Tuner`, with
@@ -152,7 +153,8 @@ class TPEOracle(keras_tuner.Oracle):
     The Optuna study lives only in memory: the oracle's state is keras-tuner's
     own (trial files plus `oracle.json`) and the study is rebuilt from the
     finished trials on reload, so `overwrite=False` resumes a search and the
-    chief of a distributed search can be restarted.
+    chief of a distributed search can be restarted; a resumed search retries
+    only unfinished trials (`ResumableOracleMixin`).
 
     Args:
         objective: A string, `keras_tuner.Objective` or list of them, as in
@@ -358,16 +360,6 @@ class TPEOracle(keras_tuner.Oracle):
         state = super().get_state()
         state["n_startup_trials"] = self.n_startup_trials
         return state
-
-    def reload(self) -> None:
-        super().reload()
-        # keras-tuner 1.4.8 saves `oracle.json` in `end_trial` before it
-        # drops the trial from `ongoing_trials`, so a reload would "retry"
-        # (re-run) the last finished trial. Only unfinished ones are retried.
-        finished = set(self.end_order)
-        self._retry_queue = [
-            t for t in self._retry_queue if t not in finished
-        ]
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)

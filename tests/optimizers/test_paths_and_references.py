@@ -16,7 +16,6 @@ import pytest
 import keras_training_kit as ktk
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _reference as ref  # noqa: E402
 from test_trajectories import (  # noqa: E402
     CASES,
     IDS,
@@ -166,7 +165,9 @@ def test_rmsprop_first_gradient_start_differs_from_zero_start():
         slide[0][0], w0 - np.float32(0.01) * np.sign(g0), rtol=1e-6
     )
     zero = run_kit(
-        ktk.optimizers.RMSProp(0.01, epsilon=0.0, init_with_first_gradient=False)
+        ktk.optimizers.RMSProp(
+            0.01, epsilon=0.0, init_with_first_gradient=False
+        )
     )
     step = np.abs(zero[0][0] - w0)
     np.testing.assert_allclose(step, np.float32(0.01) / np.sqrt(0.1), rtol=1e-6)

@@ -236,3 +236,70 @@ def test_prune_callback_switches_to_training_diagnosis():
     model.stop_training = False
     stop.on_train_batch_end(2, {"loss": float("nan")})
     assert model.stop_training
+
+
+class _Stop(Exception):
+    pass
+
+
+def _no_search(monkeypatch, seen=None):
+    """`tuner.search` stops at once: no gRPC server, no trial."""
+    from keras_training_kit.tuning._engine import KitTuner
+
+    def fake_search(self, *args, **kwargs):
+        if seen is not None:
+            seen["directory"] = self.directory
+        raise _Stop
+
+    monkeypatch.setattr(KitTuner, "search", fake_search)
+
+
+def _distributed_env(monkeypatch, tuner_id):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", tuner_id)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")  # never dialled
+
+
+@pytest.mark.parametrize("tuner_id", ["chief", "tuner0"])
+def test_distributed_mode_requires_a_directory(tuner_id, monkeypatch):
+    # A per-process temporary directory would give each process its own
+    # project: refused before anything is built or trained.
+    _distributed_env(monkeypatch, tuner_id)
+    _no_search(monkeypatch)
+    built = []
+
+    def build(hp):
+        built.append(1)
+        return _build(hp)
+
+    x, y = _data()
+    with pytest.raises(ValueError, match="`directory`.*distributed"):
+        search(build, x, y, validation_split=0.25, max_trials=1, verbose=0)
+    assert built == []
+
+
+@pytest.mark.parametrize(
+    "tuner_id, deleted", [(None, True), ("chief", True), ("tuner0", False)]
+)
+def test_overwrite_is_applied_by_the_chief_only(
+    tuner_id, deleted, tmp_path, monkeypatch
+):
+    # A worker honouring overwrite=True would delete the shared project
+    # while the chief and the other workers use it.
+    if tuner_id is None:
+        monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    else:
+        _distributed_env(monkeypatch, tuner_id)
+    marker = tmp_path / "random" / "trial_0" / "trial.json"
+    marker.parent.mkdir(parents=True)
+    marker.write_text("{}")
+    seen = {}
+    _no_search(monkeypatch, seen)
+    x, y = _data()
+    with pytest.raises(_Stop):
+        search(
+            _build, x, y, validation_split=0.25, max_trials=1, verbose=0,
+            directory=tmp_path, overwrite=True,
+        )
+    assert seen["directory"] == str(tmp_path)
+    assert marker.exists() is not deleted

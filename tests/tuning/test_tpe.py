@@ -122,8 +122,9 @@ def test_every_keras_tuner_type_samples_inside_its_domain(tmp_path):
     lrs = np.array([v["lr"] for v in seen])
     assert lrs.min() < 1e-3 < lrs.max()
     # The mapping to Optuna's distributions is invertible on every value.
-    from keras_training_kit.tuning.tpe import _Dimension
     import optuna
+
+    from keras_training_kit.tuning.tpe import _Dimension
 
     for hp in space.space:
         if hp.name == "epochs":
