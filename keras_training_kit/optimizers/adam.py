@@ -89,14 +89,19 @@ class Adam(KitOptimizer):
         correction_2 = _bias_correction(self.beta_2, step, variable.dtype)
         m = self.beta_1 * m + (1.0 - self.beta_1) * gradient
         v = self.beta_2 * v + (1.0 - self.beta_2) * ops.square(gradient)
-        v_hat = v / correction_2
-        new_slots = (m, v)
         if self.amsgrad:
-            v_hat = ops.maximum(slots[2], v_hat)
-            new_slots += (v_hat,)
-        m_hat = m / correction_1
-        update = learning_rate * m_hat / (ops.sqrt(v_hat) + self.epsilon)
-        return variable - update, new_slots
+            v_hat_max = ops.maximum(slots[2], v * (1.0 / correction_2))
+            update = (learning_rate / correction_1) * m / (
+                ops.sqrt(v_hat_max) + self.epsilon
+            )
+            return variable - update, (m, v, v_hat_max)
+        # m̂ / (√v̂ + ε) = (√c₂ / c₁) · m / (√v + ε√c₂) with cᵢ = 1 − βᵢᵗ:
+        # Algorithm 1 exactly, with one division per element instead of three
+        # (the elementwise work is what bounds the update on a CPU).
+        sqrt_c2 = ops.sqrt(correction_2)
+        step_size = learning_rate * sqrt_c2 / correction_1
+        update = step_size * m / (ops.sqrt(v) + self.epsilon * sqrt_c2)
+        return variable - update, (m, v)
 
     def get_config(self):
         config = super().get_config()
