@@ -127,12 +127,15 @@ def _strategies():
 
 @pytest.mark.slow
 def test_sigkill_mid_trial_then_resume(tmp_path):
-    # Each process start costs ~10 s of imports: the real kill is tested on
-    # grid search mid-trial (which keras-tuner itself cannot resume), and on
-    # random search (the reported case) and Hyperband (bracket state) just
-    # after `end_trial` saved the oracle; all strategies are interrupted
-    # both ways in-process below.
-    modes = {"grid": "fit", "random": "save", "hyperband": "save"}
+    # A real SIGKILL for every strategy: mid-trial for grid search (which
+    # keras-tuner itself cannot resume) and Bayesian optimization; just after
+    # `end_trial` saved the oracle for random search (the reported case),
+    # Hyperband (bracket state) and TPE. All strategies are interrupted both
+    # ways in-process below.
+    modes = {"grid": "fit", "bayesian": "fit", "random": "save",
+             "hyperband": "save"}
+    if "tpe" in _strategies():
+        modes["tpe"] = "save"
     strategies = list(modes)
     script = tmp_path / "run_search.py"
     script.write_text(SCRIPT)
