@@ -37,14 +37,13 @@ class KitOptimizer(keras.optimizers.Optimizer):
         self._slot_lists = []
 
     def _add_slots(self, var_list, names, initializers=None):
-        """Adds one slot per name for each variable; returns the lists."""
+        """Adds one slot per name for each variable."""
         names = list(names)
         for i, name in enumerate(names):
             init = "zeros" if initializers is None else initializers[i]
             self._slot_lists.append(
                 self.add_optimizer_variables(var_list, name, initializer=init)
             )
-        return self._slot_lists
 
     def _rule(self, gradient, variable, slots, learning_rate, step):
         raise NotImplementedError
@@ -53,20 +52,31 @@ class KitOptimizer(keras.optimizers.Optimizer):
         index = self._get_variable_index(variable)
         return [slot_list[index] for slot_list in self._slot_lists]
 
-    def update_step(self, gradient, variable, learning_rate):
-        """Applies `_rule` to one variable and its slots (plain path)."""
+    def _apply_rule(self, gradient, variable, slots, learning_rate, step):
+        """Runs `_rule` for one variable and assigns its results.
+
+        The one place both paths go through: `update_step` (plain path) and
+        the XLA-compiled call of `_compiled_update`, which passes the slots
+        explicitly so that its trace depends only on shapes and dtypes.
+        """
         dtype = variable.dtype
-        slots = self._slots_of(variable)
         new_value, new_slots = self._rule(
             ops.cast(gradient, dtype),
             variable,
             slots,
             ops.cast(learning_rate, dtype),
-            ops.cast(self.iterations, "float32"),  # 0-based update count
+            step,
         )
         for slot, value in zip(slots, new_slots):
             self.assign(slot, value)
         self.assign(variable, new_value)
+
+    def update_step(self, gradient, variable, learning_rate):
+        """Applies `_rule` to one variable and its slots (plain path)."""
+        step = ops.cast(self.iterations, "float32")  # 0-based update count
+        self._apply_rule(
+            gradient, variable, self._slots_of(variable), learning_rate, step
+        )
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         # TensorFlow outside XLA: one compiled call for all variables (see

@@ -94,17 +94,9 @@ def apply(optimizer, grads, variables, learning_rate) -> None:
 
         def update(variables, slots, grads, learning_rate, step):
             for variable, var_slots, gradient in zip(variables, slots, grads):
-                dtype = variable.dtype
-                new_value, new_slots = optimizer._rule(
-                    keras.ops.cast(gradient, dtype),
-                    variable,
-                    var_slots,
-                    keras.ops.cast(learning_rate, dtype),
-                    step,
+                optimizer._apply_rule(
+                    gradient, variable, var_slots, learning_rate, step
                 )
-                for slot, value in zip(var_slots, new_slots):
-                    slot.assign(value)
-                variable.assign(new_value)
 
         fn = tf.function(update, jit_compile=True)
         # Bypass the optimizer's attribute tracking: this is not state.
