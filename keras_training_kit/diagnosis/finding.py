@@ -27,6 +27,8 @@ CODES = (
     "saturated_units",
     "unscaled_inputs",
     "high_initial_loss",
+    "loss_output_mismatch",
+    "unscaled_targets",
 )
 
 SEVERITIES = ("info", "warning", "error")
@@ -96,6 +98,17 @@ ADVICE = {
         "initialization scale, the output activation against the loss "
         "(`from_logits`), the label encoding and the input scaling."
     ),
+    "loss_output_mismatch": (
+        "The output layer does not fit the loss or the targets: use softmax "
+        "over C >= 2 units with a categorical cross-entropy, one sigmoid "
+        "unit with binary cross-entropy, a linear output for regression, "
+        "and `from_logits=True` only on a linear output."
+    ),
+    "unscaled_targets": (
+        "Regression targets are on a huge scale: standardize them "
+        "`y <- (y - m) / sigma` for training and undo it on predictions, "
+        "or predict log-targets."
+    ),
 }
 
 # What each code says, filled from its evidence.
@@ -138,6 +151,145 @@ SUMMARY = {
         "initial loss {initial_loss:.4g} is {ratio:.1f} x the chance level "
         "{chance_loss:.4g}"
     ),
+    "loss_output_mismatch": "{reason}",
+    "unscaled_targets": "{reason}",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Remedy:
+    """One machine-readable course remedy, applied by `ktk.diagnosis.repair`.
+
+    Attributes:
+        name: what to change, e.g. `"lower_learning_rate"` (see `REMEDIES`).
+        params: its parameters, e.g. `{"factor": 0.1}`.
+        description: one sentence for people.
+
+    Example:
+
+    >>> Remedy("lower_learning_rate", {"factor": 0.1}, "divide by 10").name
+    'lower_learning_rate'
+    """
+
+    name: str
+    params: dict = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.name not in REMEDY_NAMES:
+            raise ValueError(
+                f"Argument `name` must be one of {REMEDY_NAMES}. "
+                f"Received: name={self.name!r}"
+            )
+        object.__setattr__(self, "params", dict(self.params))
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "params": _plain(self.params),
+            "description": self.description,
+        }
+
+
+REMEDY_NAMES = (
+    "lower_learning_rate",
+    "raise_learning_rate",
+    "clip_gradients",
+    "larger_batch",
+    "standardize_inputs",
+    "standardize_targets",
+    "batch_normalization",
+    "leaky_relu",
+    "relu_activations",
+    "scaled_initialization",
+    "reinitialize",
+    "bigger_model",
+    "more_epochs",
+    "less_regularization",
+    "l2",
+    "dropout",
+    "early_stopping",
+    "fix_output_layer",
+    "clean_inputs",
+)
+
+
+def _r(name: str, description: str, **params: Any) -> Remedy:
+    return Remedy(name, params, description)
+
+
+# The course's remedies per code, most promising first (issue "repair").
+REMEDIES: dict[str, tuple[Remedy, ...]] = {
+    "healthy": (),
+    "underfitting": (
+        _r("bigger_model", "twice as many units per hidden layer", width=2),
+        _r("more_epochs", "train twice as long", factor=2),
+        _r("less_regularization", "divide L1/L2/dropout by 10", factor=0.1),
+        _r("raise_learning_rate", "LR range test, else x 10", factor=10.0),
+    ),
+    "overfitting": (
+        _r("early_stopping", "stop at the best epoch, restore its weights",
+           patience=5),
+        _r("l2", "L2 on every kernel (`penalize`)", l2=1e-3),
+        _r("dropout", "dropout after every hidden layer", rate=0.3),
+    ),
+    "lr_too_high": (
+        _r("lower_learning_rate", "LR range test, else / 10", factor=0.1),
+        _r("clip_gradients", "clip the global gradient norm", clipnorm=1.0),
+    ),
+    "lr_too_low": (
+        _r("raise_learning_rate", "LR range test, else x 10", factor=10.0),
+    ),
+    "noisy_loss": (
+        _r("larger_batch", "four times the batch size", factor=4),
+        _r("lower_learning_rate", "divide the learning rate by 3",
+           factor=1 / 3),
+    ),
+    "diverged": (
+        _r("clean_inputs", "drop rows with NaN/Inf inputs"),
+        _r("lower_learning_rate", "LR range test, else / 10", factor=0.1),
+        _r("clip_gradients", "clip the global gradient norm", clipnorm=1.0),
+    ),
+    "vanishing_gradients": (
+        _r("batch_normalization", "BN after each dense/conv layer, before "
+           "the nonlinearity"),
+        _r("relu_activations", "ReLU instead of sigmoid/tanh"),
+        _r("scaled_initialization", "He/Glorot initialization"),
+    ),
+    "exploding_gradients": (
+        _r("clip_gradients", "clip the global gradient norm", clipnorm=1.0),
+        _r("lower_learning_rate", "LR range test, else / 10", factor=0.1),
+        _r("batch_normalization", "BN after each dense/conv layer, before "
+           "the nonlinearity"),
+    ),
+    "dead_units": (
+        _r("leaky_relu", "the course's Leaky ReLU max(0.1x, x)", alpha=0.1),
+        _r("reinitialize", "He initialization with zero biases"),
+        _r("lower_learning_rate", "divide the learning rate by 10",
+           factor=0.1),
+    ),
+    "saturated_units": (
+        _r("batch_normalization", "BN after each dense/conv layer, before "
+           "the nonlinearity"),
+        _r("relu_activations", "ReLU instead of sigmoid/tanh"),
+        _r("scaled_initialization", "He/Glorot initialization"),
+    ),
+    "unscaled_inputs": (
+        _r("standardize_inputs", "a Normalization layer adapted on the "
+           "training inputs, prepended"),
+    ),
+    "high_initial_loss": (
+        _r("fix_output_layer", "match the output layer to the loss"),
+        _r("scaled_initialization", "He/Glorot initialization"),
+        _r("standardize_inputs", "a Normalization layer adapted on the "
+           "training inputs, prepended"),
+    ),
+    "loss_output_mismatch": (
+        _r("fix_output_layer", "match the output layer to the loss"),
+    ),
+    "unscaled_targets": (
+        _r("standardize_targets", "train on standardized targets"),
+    ),
 }
 
 
@@ -156,25 +308,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Finding:
-    """One diagnosis result.
+    """One diagnosis result (immutable).
 
     Attributes:
         code: one of `CODES`, e.g. `"overfitting"`.
         severity: `"info"` (only for `healthy`), `"warning"` or `"error"`.
         epoch: 0-based epoch where the problem begins (as in Keras
-            callbacks), or `None` when it concerns the whole run.
+            callbacks), or `None` when it concerns the whole run. Text
+            shows it 1-based, as Keras' progress bar does.
         evidence: the numbers behind the finding.
         advice: the remedy, in the course's words. Defaults to the
             code's standard remedy.
+        remedies: machine-readable remedies (`Remedy`), most promising
+            first. Defaults to the code's course remedies (`REMEDIES`).
 
     Example:
 
     >>> f = Finding("diverged", "error", 3, {"where": "loss", "value": "nan"})
     >>> print(f)  # doctest: +ELLIPSIS
-    [error] diverged at epoch 3: loss became nan
+    [error] diverged at epoch 4: loss became nan
       Remedy: ...
+    >>> [r.name for r in f.remedies]
+    ['clean_inputs', 'lower_learning_rate', 'clip_gradients']
     """
 
     code: str
@@ -182,6 +339,7 @@ class Finding:
     epoch: int | None = None
     evidence: dict = dataclasses.field(default_factory=dict)
     advice: str = ""
+    remedies: tuple = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.code not in CODES:
@@ -194,11 +352,27 @@ class Finding:
                 f"Argument `severity` must be one of {SEVERITIES}. "
                 f"Received: severity={self.severity!r}"
             )
+        set_ = object.__setattr__
         if self.epoch is not None:
-            self.epoch = int(self.epoch)
-        self.evidence = _plain(dict(self.evidence))
+            set_(self, "epoch", int(self.epoch))
+        set_(self, "evidence", _plain(dict(self.evidence)))
         if not self.advice:
-            self.advice = ADVICE[self.code]
+            set_(self, "advice", ADVICE[self.code])
+        remedies = REMEDIES[self.code] if self.remedies is None else (
+            self.remedies
+        )
+        set_(self, "remedies", tuple(
+            r if isinstance(r, Remedy) else Remedy(**r) for r in remedies
+        ))
+
+    def replace(self, **changes: Any) -> Finding:
+        """A copy with some fields changed (findings are immutable)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Finding:
+        """The inverse of `to_dict`."""
+        return cls(**data)
 
     @property
     def summary(self) -> str:
@@ -210,19 +384,21 @@ class Finding:
             return shown or self.code
 
     def to_dict(self) -> dict:
-        """A JSON-serializable dict of the five fields."""
+        """A JSON-serializable dict of the six fields."""
         return {
             "code": self.code,
             "severity": self.severity,
             "epoch": self.epoch,
             "evidence": _plain(self.evidence),
             "advice": self.advice,
+            "remedies": [r.to_dict() for r in self.remedies],
         }
 
     def __str__(self) -> str:
-        where = "" if self.epoch is None else f" at epoch {self.epoch}"
+        # 1-based, as Keras' progress bar prints epochs.
+        where = "" if self.epoch is None else f" at epoch {self.epoch + 1}"
         if self.code == "overfitting" and self.epoch is not None:
-            where = f" from epoch {self.epoch}"
+            where = f" from epoch {self.epoch + 1}"
         return (
             f"[{self.severity}] {self.code}{where}: {self.summary}\n"
             f"  Remedy: {self.advice}"
