@@ -52,11 +52,10 @@ def figure_png(fig: Any, dpi: int = 90) -> bytes:
     """The PNG bytes of a matplotlib `Figure` (Agg canvas, no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    canvas = fig.canvas
-    if not isinstance(canvas, FigureCanvasAgg):
-        canvas = FigureCanvasAgg(fig)
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    canvas.print_png(buf, dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 

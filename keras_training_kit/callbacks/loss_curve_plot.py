@@ -13,8 +13,6 @@ import numpy as np
 from keras_training_kit import _validation as v
 from keras_training_kit._registry import register
 
-# Line colours per finding severity; "info" (healthy) is not drawn.
-_SEVERITY_COLOURS = {"warning": "tab:orange", "error": "tab:red"}
 
 
 def _to_float(value: Any) -> float | None:
@@ -24,16 +22,14 @@ def _to_float(value: Any) -> float | None:
         return None
 
 
-def _diagnose(history: dict) -> list:
-    """The kit's offline diagnosis of `history`, or `[]` when unavailable."""
+def _diagnose(history: dict, recorder: Any = None) -> list:
+    """The findings to mark: those of a `TrainingDiagnosis` in the same
+    `fit` (no second diagnosis), else the offline `diagnose(history)`."""
+    from keras_training_kit.diagnosis import diagnose
+
     try:
-        from keras_training_kit import diagnosis
-    except ImportError:
-        return []
-    diagnose = getattr(diagnosis, "diagnose", None)
-    if not callable(diagnose):  # e.g. only the submodule of that name
-        return []
-    try:
+        if recorder is not None:
+            return list(recorder.diagnose())
         return list(diagnose(history))
     except Exception as error:  # a plot must not fail the training run
         warnings.warn(
@@ -57,7 +53,8 @@ class LossCurvePlot(keras.callbacks.Callback):
     (and after every epoch with `every_epoch=True`) the callback draws the
     training `loss` and, when present, `val_loss` per epoch, and the
     learning rate on a second, logarithmic axis. With `mark_findings=True`
-    the curves go through `ktk.diagnosis.diagnose` and each finding that names
+    the findings of a `ktk.callbacks.TrainingDiagnosis` in the same `fit`
+    (else of `ktk.diagnosis.diagnose` on the curves) are drawn: each that names
     an epoch (overfitting, lr_too_high, diverged, ...) is marked by a
     vertical line labelled with its code; the others are listed in the
     title. Non-finite losses (a diverged run) are marked with a cross on
@@ -136,9 +133,17 @@ class LossCurvePlot(keras.callbacks.Callback):
         self._epochs = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        from keras_training_kit import _compat
+        from keras_training_kit.diagnosis.recorder import RunRecorder
+
         self.history = {}
         self.findings = []
         self._epochs = 0
+        self._recorder = next(
+            (c for c in _compat.fit_callbacks(_compat.fit_locals())
+             if isinstance(c, RunRecorder)),
+            None,
+        )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = dict(logs or {})
@@ -166,7 +171,9 @@ class LossCurvePlot(keras.callbacks.Callback):
 
     def _draw(self) -> None:
         self.findings = (
-            _diagnose(self._clean_history()) if self.mark_findings else []
+            _diagnose(self.history, getattr(self, "_recorder", None))
+            if self.mark_findings
+            else []
         )
         self.render(
             self.history,
@@ -175,16 +182,6 @@ class LossCurvePlot(keras.callbacks.Callback):
             log_scale=self.log_scale,
             dpi=self.dpi,
         )
-
-    def _clean_history(self) -> dict:
-        # Diagnosis gets complete columns only: a gap (validation every
-        # `validation_freq` epochs) is not a NaN loss, which means
-        # "diverged". Logged NaNs stay.
-        return {
-            key: column
-            for key, column in self.history.items()
-            if all(x is not None for x in column)
-        }
 
     @staticmethod
     def render(
@@ -213,99 +210,12 @@ class LossCurvePlot(keras.callbacks.Callback):
         Returns:
             `path`.
         """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
+        from keras_training_kit.diagnosis.plot import plot_findings
 
-        def column(key: str) -> np.ndarray | None:
-            values = history.get(key)
-            if values is None:
-                return None
-            out = np.array(
-                [np.nan if x is None else float(x) for x in values],
-                dtype="float64",
-            )
-            return out if np.isfinite(out).any() else None
-
-        loss = column("loss")
-        if loss is None and history.get("loss"):
-            loss = np.full(len(history["loss"]), np.nan)
-        if loss is None:
-            raise ValueError(
-                "`history` must hold a per-epoch `loss` list. Received keys: "
-                f"{sorted(history)}"
-            )
-        epochs = np.arange(1, len(loss) + 1)
-        fig = Figure(figsize=(8, 5))
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot(1, 1, 1)
-        lines = ax.plot(epochs, loss, "o-", color="C0", ms=3, label="loss")
-        val = column("val_loss")
-        if val is not None:
-            keep = np.isfinite(val)
-            lines += ax.plot(
-                epochs[keep], val[keep], "s-", color="C1", ms=3,
-                label="val_loss",
-            )
-        bad = ~np.isfinite(loss)
-        if bad.any():
-            lines += ax.plot(
-                epochs[bad], np.zeros(bad.sum()), "x", color="tab:red",
-                ms=9, mew=2, transform=ax.get_xaxis_transform(),
-                clip_on=False, label="loss NaN/Inf",
-            )
-        if log_scale:
-            ax.set_yscale("log")
-        ax.set_xlim(0.5, len(loss) + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.grid(True, alpha=0.3)
-
-        lr = column("learning_rate")
-        if lr is not None and np.all(lr[np.isfinite(lr)] > 0):
-            ax2 = ax.twinx()
-            lines += ax2.plot(
-                epochs, lr, "--", color="tab:green", lw=1.2,
-                label="learning rate",
-            )
-            ax2.set_yscale("log")
-            ax2.set_ylabel("learning rate", color="tab:green")
-
-        listed = []
-        for finding in findings:
-            code = getattr(finding, "code", str(finding))
-            severity = getattr(finding, "severity", "warning")
-            epoch = getattr(finding, "epoch", None)
-            if severity not in _SEVERITY_COLOURS:
-                continue
-            listed.append(code)
-            if epoch is None:
-                continue
-            x = int(epoch) + 1
-            ax.axvline(x, color=_SEVERITY_COLOURS[severity], ls=":", lw=1.5)
-            ax.annotate(
-                code, xy=(x, 0.98), xycoords=("data", "axes fraction"),
-                rotation=90, ha="right", va="top", fontsize=9,
-                color=_SEVERITY_COLOURS[severity],
-                bbox={"fc": "white", "ec": "none", "alpha": 0.7, "pad": 1},
-            )
-        if title is None:
-            title = (
-                "findings: " + ", ".join(dict.fromkeys(listed))
-                if listed else "loss per epoch"
-            )
-        # Legend above the axes: inside, it would hide the finding labels.
-        ax.legend(
-            lines, [ln.get_label() for ln in lines], loc="lower center",
-            bbox_to_anchor=(0.5, 1.0), ncol=len(lines), frameon=False,
+        return plot_findings(
+            history, findings, path, title=title, log_scale=log_scale,
+            dpi=dpi,
         )
-        fig.suptitle(title)
-        fig.tight_layout()
-        path = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        fig.savefig(path, dpi=dpi)
-        return path
 
     def get_config(self) -> dict:
         return {

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from keras_training_kit import _validation as v
+from keras_training_kit._batch_loss import BatchLossTracker
 from keras_training_kit._registry import register
 
 # The smoothed loss of the first updates is still dominated by a few noisy
@@ -197,8 +198,7 @@ class LRFinder(keras.callbacks.Callback):
         self._step = 0
         self._avg = 0.0
         self._best = math.inf
-        self._prev_mean = None
-        self._prev_end = -1
+        self._tracker = BatchLossTracker()
         if not optimizer.built:
             # Slots must exist now to be snapshot (Keras builds them lazily
             # at the first update, inside the strategy's scope).
@@ -215,8 +215,7 @@ class LRFinder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         # Keras restarts its running mean of the loss every epoch.
-        self._prev_mean = None
-        self._prev_end = -1
+        self._tracker.start_epoch()
 
     def on_train_batch_begin(
         self, batch: int, logs: dict | None = None
@@ -229,14 +228,7 @@ class LRFinder(keras.callbacks.Callback):
     ) -> None:
         if self._step >= self.steps or not logs or "loss" not in logs:
             return
-        mean = float(logs["loss"])
-        seen = batch + 1
-        if self._prev_mean is None:
-            loss = mean
-        else:
-            prev = self._prev_end + 1
-            loss = (seen * mean - prev * self._prev_mean) / (seen - prev)
-        self._prev_mean, self._prev_end = mean, batch
+        loss, _ = self._tracker.update(batch, float(logs["loss"]))
 
         lr = self.lr_at(self._step)
         self._step += 1

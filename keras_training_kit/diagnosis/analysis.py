@@ -1,53 +1,116 @@
-"""`diagnose`: the training diagnosis, offline or from a callback's records.
+"""`analyze(record)`: the pure diagnosis of a `RunRecord`.
 
-`diagnose(history)` reads a `keras.callbacks.History`, a dict of per-epoch
-lists or a `keras.callbacks.CSVLogger` file and runs the curve rules.
-`analyze(...)` also takes the per-batch losses and probe statistics that
-`ktk.callbacks.TrainingDiagnosis` gathers during `fit`.
+It runs every rule on what the record holds, folds the consequences into
+their root cause (one remedy to apply, not a list of symptoms), orders the
+problems by cause, and returns an immutable `Diagnosis`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from keras_training_kit.diagnosis import rules
 from keras_training_kit.diagnosis.finding import Finding
+from keras_training_kit.diagnosis.record import RunRecord
 
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+# Root causes first: a problem earlier in this list explains later ones
+# more often than the reverse (the data and the model as written, then the
+# numerics, then the optimization, then generalization).
+PRIORITY = (
+    "loss_output_mismatch",
+    "unscaled_targets",
+    "unscaled_inputs",
+    "diverged",
+    "high_initial_loss",
+    "exploding_gradients",
+    "vanishing_gradients",
+    "saturated_units",
+    "dead_units",
+    "lr_too_high",
+    "lr_too_low",
+    "noisy_loss",
+    "underfitting",
+    "overfitting",
+    "healthy",
+)
+
+# A symptom explained by a cause that is also present is folded into the
+# cause's evidence (`also_seen`).
+EXPLAINED_BY = {
+    "underfitting": (
+        "loss_output_mismatch",
+        "unscaled_targets",
+        "unscaled_inputs",
+        "dead_units",
+        "saturated_units",
+        "vanishing_gradients",
+    ),
+    "lr_too_low": (
+        "loss_output_mismatch",
+        "unscaled_targets",
+        "unscaled_inputs",
+        "dead_units",
+        "saturated_units",
+        "vanishing_gradients",
+    ),
+    "vanishing_gradients": ("saturated_units", "dead_units"),
+    "saturated_units": ("unscaled_inputs",),
+    "dead_units": ("lr_too_high",),
+    "high_initial_loss": (
+        "loss_output_mismatch",
+        "unscaled_inputs",
+        "exploding_gradients",
+        "saturated_units",
+    ),
+    "lr_too_high": ("unscaled_inputs", "unscaled_targets"),
+    "noisy_loss": ("lr_too_high", "unscaled_inputs", "unscaled_targets"),
+    "exploding_gradients": (
+        "lr_too_high",
+        "unscaled_inputs",
+        "unscaled_targets",
+    ),
+    "overfitting": ("diverged",),
+}
 
 
-class Diagnosis(list):
-    """A list of `Finding`, with `notes` on what could not be checked."""
+class Diagnosis(tuple):
+    """An immutable sequence of `Finding`, root cause first, with `notes`
+    on what could not be checked."""
 
-    def __init__(self, findings=(), notes=()):
-        super().__init__(findings)
-        self.notes = list(notes)
+    def __new__(cls, findings=(), notes=()):
+        self = super().__new__(cls, tuple(findings))
+        self._notes = tuple(notes)
+        return self
+
+    @property
+    def notes(self) -> tuple:
+        return self._notes
 
     @property
     def problems(self) -> list[Finding]:
+        """The warnings and errors, root cause first."""
         return [f for f in self if f.severity != "info"]
+
+    @property
+    def root_cause(self) -> Finding | None:
+        problems = self.problems
+        return problems[0] if problems else None
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def codes(self) -> list[str]:
+        return [f.code for f in self]
 
     def report(self) -> str:
         """Readable text: each finding with its numbers and remedy."""
-        errors = sum(f.severity == "error" for f in self)
-        warnings = sum(f.severity == "warning" for f in self)
-        if errors or warnings:
-            head = (
-                f"Training diagnosis: {errors} error(s), "
-                f"{warnings} warning(s)."
-            )
-        else:
-            head = "Training diagnosis: healthy."
-        lines = [head] + [str(f) for f in self]
-        if self.notes:
-            lines.append("Not checked: " + "; ".join(self.notes) + ".")
-        return "\n".join(lines)
+        from keras_training_kit.diagnosis.render import text
+
+        return text(self)
 
     def to_dict(self) -> dict:
         return {
@@ -56,221 +119,156 @@ class Diagnosis(list):
         }
 
 
-def _as_float_list(key: str, values: Any) -> list[float]:
-    try:
-        return [float(v) for v in np.asarray(values, dtype="float64").ravel()]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"History entry `{key}` must be a list of numbers. "
-            f"Received: {key}={values!r:.80}"
-        ) from None
+def _reference(record: RunRecord, loss: np.ndarray) -> tuple[float, str]:
+    if record.baseline_loss is not None and record.baseline_loss > 0:
+        return float(record.baseline_loss), "constant predictor"
+    init = record.initial_loss
+    if init is not None and math.isfinite(init) and init > 0:
+        return float(init), "initial loss"
+    return (float(loss[0]) if loss.size else math.nan), "first epoch"
 
 
-def load_history(history: Any) -> dict[str, list[float]]:
-    """Per-epoch lists from a History, a dict or a CSVLogger file path.
+def _probe_event(record: RunRecord, key: str) -> dict | None:
+    """The first probe whose `key` (a {layer: count}) shows NaN/Inf."""
+    for p in record.probes:
+        bad = [n for n, c in (p.get(key) or {}).items() if c]
+        if key == "act_nonfinite" and p.get("output_nonfinite"):
+            bad.append("the output")
+        if bad:
+            return {"epoch": p.get("epoch", 0), "step": p.get("step"),
+                    "layers": bad}
+    return None
 
-    Raises:
-        ValueError: for an empty, unreadable or malformed source, or one
-            without a `loss` column, with a message that says which.
+
+def analyze(record: RunRecord) -> Diagnosis:
+    """Runs every rule on a `RunRecord` and returns a `Diagnosis`.
+
+    Pure: the record is not changed and the result depends on it alone.
     """
-    if isinstance(history, (str, os.PathLike)):
-        return read_csv_log(history)
-    data = getattr(history, "history", history)
-    if not isinstance(data, dict):
-        raise ValueError(  # noqa: TRY004 (the contract: bad input, ValueError)
-            "Argument `history` must be a keras.callbacks.History, a dict of "
-            "per-epoch lists or a CSVLogger file path. "
-            f"Received: history={history!r:.80}"
+    notes = list(record.notes)
+    e_loss, loss = record.curve("loss")
+    if loss.size == 0 and not record.batch_losses:
+        return Diagnosis((), notes + ["no training observed"])
+    e_val, val = record.curve("val_loss")
+    batches = record.batch_losses or None
+    reference, kind = _reference(record, loss)
+    lname = (record.loss or {}).get("name")
+    found: list[Finding] = []
+    found += rules.check_loss_output(record.loss, record.head, record.targets)
+    found += rules.check_unscaled_targets(record.targets, lname)
+    found += rules.check_initial_loss(record.initial_loss, record.chance_loss)
+    if record.inputs is not None:
+        found += rules.check_unscaled_inputs(
+            record.inputs["mean"], record.inputs["std"]
         )
-    if "loss" not in data:
-        raise ValueError(
-            "Argument `history` has no `loss` entry. Received keys: "
-            f"{sorted(data)}"
-        )
-    out = {
-        str(k): _as_float_list(str(k), v)
-        for k, v in data.items()
-        if k != "epoch"
-    }
-    if not out["loss"]:
-        raise ValueError("Argument `history` has no epochs (empty `loss`).")
-    n = len(out["loss"])
-    return {k: v[:n] for k, v in out.items()}
-
-
-def read_csv_log(path: str | os.PathLike) -> dict[str, list[float]]:
-    """Reads a `keras.callbacks.CSVLogger` file into per-epoch lists.
-
-    A truncated last row (fewer fields than the header, as left by a run
-    that was killed while writing) is skipped; NaN and Inf are kept, so
-    they become a `diverged` finding.
-    """
-    path = os.fspath(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ValueError(f"Cannot read the CSV log {path!r}: {e}") from None
-    rows = [r for r in csv.reader(text.splitlines()) if r]
-    if not rows:
-        raise ValueError(f"The CSV log {path!r} is empty.")
-    header = [h.strip() for h in rows[0]]
-    if "loss" not in header:
-        raise ValueError(
-            f"The CSV log {path!r} has no `loss` column (columns: "
-            f"{header}); is it a keras.callbacks.CSVLogger file?"
-        )
-    body = rows[1:]
-    if body and len(body[-1]) < len(header):
-        body = body[:-1]  # truncated last line
-    if not body:
-        raise ValueError(f"The CSV log {path!r} has no epochs.")
-    columns: dict[str, list[float]] = {h: [] for h in header}
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise ValueError(
-                f"The CSV log {path!r} is malformed at line {line}: "
-                f"{len(row)} fields for {len(header)} columns."
-            )
-        for name, cell in zip(header, row):
-            cell = cell.strip()
-            try:
-                value = float(cell) if cell else math.nan
-            except ValueError:
-                raise ValueError(
-                    f"The CSV log {path!r} has a non-numeric value "
-                    f"{cell!r} in column `{name}` at line {line}."
-                ) from None
-            columns[name].append(value)
-    columns.pop("epoch", None)
-    return columns
-
-
-def analyze(
-    history: dict[str, Sequence[float]],
-    baseline_loss: float | None = None,
-    *,
-    batch_losses: Sequence[Sequence[float]] | None = None,
-    initial_loss: float | None = None,
-    chance_loss: float | None = None,
-    gradients: dict | None = None,
-    activations: dict | None = None,
-    inputs: dict | None = None,
-    notes: Sequence[str] = (),
-) -> Diagnosis:
-    """Runs every rule on what is available and returns a `Diagnosis`.
-
-    Args:
-        history: per-epoch lists (`loss`, optionally `val_loss`).
-        baseline_loss: the constant predictor's loss, if known.
-        batch_losses: per epoch, the per-batch training losses.
-        initial_loss: the loss before the first update.
-        chance_loss: `-log(1/C)` for C classes, if known.
-        gradients: `{"rms": [[...] per probe], "layers": [...], "steps":
-            [...]}`.
-        activations: `{"dead": [{layer: fraction}], "units": {...},
-            "saturated": [{layer: fraction}], "kinds": {...}}`.
-        inputs: `{"mean": [...], "std": [...]}` of the first batches.
-        notes: what could not be measured, for the report.
-    """
-    loss = list(history["loss"])
-    val = history.get("val_loss")
-    notes = list(notes)
-    findings: list[Finding] = []
-    findings += rules.check_initial_loss(initial_loss, chance_loss)
-    if inputs is not None:
-        findings += rules.check_unscaled_inputs(inputs["mean"], inputs["std"])
-    diverged = rules.check_diverged(loss, val, batch_losses)
-    findings += diverged
+    weights_event = record.nonfinite_weights or _probe_event(
+        record, "weight_nonfinite"
+    )
+    diverged = rules.check_diverged(
+        loss, val, batches,
+        epochs=e_loss, val_epochs=e_val,
+        nonfinite_weights=weights_event,
+        nonfinite_activations=_probe_event(record, "act_nonfinite"),
+        inputs=record.inputs,
+    )
+    found += diverged
     finite = rules.finite_prefix(loss)
+    stop = diverged[0].epoch if diverged else None
+    keep = finite.size if stop is None else min(
+        finite.size, int(np.searchsorted(e_loss, stop))
+    )
+    finite, e_fin = finite[:keep], e_loss[:keep]
+    fbatches = None if batches is None else batches[: max(keep, 1)]
+    probes = [p for p in record.probes if stop is None or p.get("epoch", 0)
+              < stop]
+    update = rules.median_update_ratio(probes)
+    lrs = [x for x in record.learning_rates if x is not None]
     if finite.size:
-        # After a divergence only the finite prefix is meaningful.
-        n = finite.size
-        batches = list(batch_losses or [])[:n] or None
-        val_f = None if val is None else list(val)[:n]
-        if val_f is not None:
-            findings += rules.check_overfitting(finite, val_f)
-        high = rules.check_lr_too_high(finite, batches, initial_loss)
-        findings += high
-        if not high and not diverged:
-            findings += rules.check_underfitting(
-                finite, val_f, baseline_loss, initial_loss
+        vmask = e_val < (stop if stop is not None else np.inf)
+        found += rules.check_overfitting(
+            finite, val[vmask], epochs=e_fin, val_epochs=e_val[vmask],
+            early_stopping=getattr(record, "early_stopping", None),
+        )
+        high = rules.check_lr_too_high(
+            finite, fbatches, record.initial_loss, epochs=e_fin,
+            reference=reference,
+        )
+        found += high
+        if not high and not diverged and math.isfinite(reference):
+            found += rules.check_progress(
+                finite, fbatches, reference=reference, reference_kind=kind,
+                val_loss=val[vmask], update_ratio=update,
+                learning_rate=lrs[-1] if lrs else None,
             )
-            findings += rules.check_lr_too_low(
-                finite, baseline_loss, initial_loss
-            )
-        if batches:
-            findings += rules.check_noisy_loss(batches)
-    if val is None:
-        notes.append("overfitting (no validation data: pass validation_data)")
-    if batch_losses is None:
-        notes.append("noisy_loss (no per-batch losses)")
-    if gradients and gradients.get("rms"):
-        findings += rules.check_gradients(
-            gradients["rms"],
-            gradients["layers"],
-            gradients.get("steps"),
-            gradients.get("weight_rms"),
+        if fbatches:
+            found += rules.check_noisy_loss(fbatches, reference)
+    grads = [p for p in probes if p.get("grad_rms")]
+    if grads:
+        found += rules.check_gradients(
+            [p["grad_rms"] for p in grads], record.layers,
+            [p.get("step", 0) for p in grads],
+            [p.get("weight_rms") or p["grad_rms"] for p in grads],
         )
     else:
         notes.append("vanishing/exploding gradients (no gradient probes)")
-    probed = activations and (
-        activations.get("dead") or activations.get("saturated")
-    )
-    if probed:
-        findings += rules.check_dead_units(
-            activations.get("dead", []), activations.get("units")
+    acts = [p for p in probes if "dead" in p or "saturated" in p]
+    if acts:
+        fit_ratio = None
+        if record.baseline_loss and finite.size:
+            fit_ratio = rules.final_level(finite, fbatches) / (
+                record.baseline_loss
+            )
+        found += rules.check_dead_units(
+            [p.get("dead", {}) for p in acts], record.units,
+            fit_ratio=fit_ratio,
         )
-        findings += rules.check_saturated_units(
-            activations.get("saturated", []), activations.get("kinds")
+        found += rules.check_saturated_units(
+            [p.get("saturated", {}) for p in acts], record.monitored
         )
     else:
         notes.append("dead/saturated units (no activation probes)")
-    if inputs is None:
-        notes.append("unscaled_inputs (no input batch)")
-    if baseline_loss is None and initial_loss is None:
+    if val.size == 0:
+        notes.append("overfitting (no validation data: pass validation_data)")
+    if record.inputs is None:
+        notes.append("unscaled_inputs (no input sample)")
+    if record.baseline_loss is None and record.initial_loss is None:
         notes.append(
             "underfitting/lr_too_low judged from the curve shape alone "
             "(no baseline_loss)"
         )
-    findings = _merge_consequences(findings)
-    findings.sort(
-        key=lambda f: (
-            _SEVERITY_ORDER[f.severity],
-            -1 if f.epoch is None else f.epoch,
-        )
-    )
-    if not findings:
-        last = finite[-1] if finite.size else float("nan")
-        evidence = {"epochs": len(loss), "loss": float(last)}
-        if val is not None and len(val):
+    found = [_with_rates(f, lrs[-1] if lrs else None, update)
+             for f in found]
+    found = _merge_consequences(found)
+    order = {code: i for i, code in enumerate(PRIORITY)}
+    found.sort(key=lambda f: (order[f.code], -1 if f.epoch is None
+                              else f.epoch))
+    if not found:
+        evidence = {
+            "epochs": record.num_epochs,
+            "loss": float(finite[-1]) if finite.size else math.nan,
+        }
+        if val.size:
             evidence["val_loss"] = float(val[-1])
         evidence["not_checked"] = notes
-        findings.append(Finding("healthy", "info", None, evidence))
-    return Diagnosis(findings, notes)
+        found.append(Finding("healthy", "info", None, evidence))
+    return Diagnosis(found, notes)
 
 
-# A symptom explained by a root cause is folded into the cause's evidence:
-# one remedy to apply, not a list of its consequences.
-EXPLAINED_BY = {
-    "underfitting": (
-        "dead_units",
-        "saturated_units",
-        "vanishing_gradients",
-    ),
-    "vanishing_gradients": ("dead_units", "saturated_units"),
-    "high_initial_loss": (
-        "unscaled_inputs",
-        "exploding_gradients",
-        "saturated_units",
-    ),
-    # Unscaled features make the loss surface elongated: gradient descent
-    # oscillates across it at any usable learning rate (course: feature
-    # scaling), so scaling comes first.
-    "lr_too_high": ("unscaled_inputs",),
-    "noisy_loss": ("lr_too_high",),
-    "exploding_gradients": ("lr_too_high",),
-}
+_RATE_CODES = ("lr_too_high", "lr_too_low", "noisy_loss", "diverged",
+               "exploding_gradients", "dead_units")
+
+
+def _with_rates(f: Finding, lr: float | None, update: float | None):
+    """The optimizer's learning rate and the update/weight ratio as
+    evidence of the learning-rate findings."""
+    if f.code not in _RATE_CODES:
+        return f
+    evidence = dict(f.evidence)
+    if lr is not None:
+        evidence.setdefault("learning_rate", lr)
+    if update is not None:
+        evidence.setdefault("update_ratio", update)
+    return f.replace(evidence=evidence)
 
 
 def _cause_of(f: Finding, by_code: dict[str, Finding]) -> Finding | None:
@@ -287,20 +285,25 @@ def _cause_of(f: Finding, by_code: dict[str, Finding]) -> Finding | None:
 
 def _merge_consequences(findings: list[Finding]) -> list[Finding]:
     by_code = {f.code: f for f in findings}
+    folded: dict[str, list[str]] = {}
     kept = []
     for f in findings:
-        cause, seen = _cause_of(f, by_code), {f.code}
-        root = None
+        cause, seen, root = _cause_of(f, by_code), {f.code}, None
         while cause is not None and cause.code not in seen:
             root, seen = cause, seen | {cause.code}
             cause = _cause_of(cause, by_code)
         if root is None:
             kept.append(f)
         else:
-            root.evidence.setdefault("also_seen", []).append(
-                f"{f.code}: {f.summary}"
-            )
-    return kept
+            folded.setdefault(root.code, []).append(f"{f.code}: {f.summary}")
+    out = []
+    for f in kept:
+        if f.code in folded:
+            evidence = dict(f.evidence)
+            evidence["also_seen"] = folded[f.code]
+            f = f.replace(evidence=evidence)
+        out.append(f)
+    return out
 
 
 def diagnose(history: Any, baseline_loss: float | None = None) -> Diagnosis:
@@ -310,20 +313,17 @@ def diagnose(history: Any, baseline_loss: float | None = None) -> Diagnosis:
     run: `diverged`, `overfitting`, `lr_too_high`, `underfitting`,
     `lr_too_low`. Without `baseline_loss` (the constant predictor's loss:
     class-prior cross-entropy, or the target variance for MSE) underfitting
-    and a too-small learning rate are judged from the curve shape alone:
-    a loss that barely drops and then sits flat, with validation ≈
-    training, is underfitting.
+    and a too-small learning rate are judged from the curve shape alone.
 
     Args:
         history: a `keras.callbacks.History`, a dict of per-epoch lists
-            with at least `loss`, or the path of a `keras.callbacks.CSVLogger`
-            file.
+            with at least `loss`, the path of a `keras.callbacks.CSVLogger`
+            file, or a `RunRecord`.
         baseline_loss: the constant predictor's loss. Defaults to `None`.
 
     Returns:
-        A `Diagnosis`: a list of `Finding` (a single `healthy` one when
-        nothing is wrong) with `.notes` on what could not be checked and
-        `.report()`.
+        A `Diagnosis`: the findings (a single `healthy` one when nothing is
+        wrong), `.notes` on what could not be checked, `.report()`.
 
     Raises:
         ValueError: for an empty or malformed history or CSV file.
@@ -335,9 +335,18 @@ def diagnose(history: Any, baseline_loss: float | None = None) -> Diagnosis:
     >>> [f.code for f in diagnose(history)]
     ['overfitting']
     """
+    from keras_training_kit.diagnosis.history import load_history
+
     if baseline_loss is not None:
         from keras_training_kit import _validation as v
 
         baseline_loss = v.check_positive("baseline_loss", baseline_loss)
-    data = load_history(history)
-    return analyze(data, baseline_loss)
+    if isinstance(history, RunRecord):
+        record = history
+        if baseline_loss is not None:
+            record = RunRecord.from_dict(
+                {**record.to_dict(), "baseline_loss": baseline_loss}
+            )
+    else:
+        record = RunRecord.from_history(load_history(history), baseline_loss)
+    return analyze(record)

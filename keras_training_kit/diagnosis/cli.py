@@ -1,9 +1,11 @@
 """`ktk diagnose FILE.csv`: diagnose a `keras.callbacks.CSVLogger` file.
 
-Prints the findings with their numbers and remedies and writes a PNG of the
-curves with the findings marked (next to the CSV unless `--plot` says
-where). Exit status: 0 when the run was diagnosed (healthy or not), 2 when
-the file cannot be used.
+Prints the findings with their numbers and remedies (or, with `--json`,
+the findings as JSON) and writes a PNG of the curves with the findings
+marked (next to the CSV unless `--plot` says where). Exit status, so that
+it can gate CI: 1 when a finding at or above `--fail-on` (default
+`error`; `warning`, or `never`) was found, 0 otherwise, 2 when the file
+cannot be used. Reading a CSV never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -37,13 +39,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="print the findings as JSON"
     )
+    parser.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "never"),
+        default="error",
+        help="exit 1 when a finding of this severity or worse is found "
+        "(default: error)",
+    )
     return parser
 
 
 def main(argv: list[str]) -> int:
     """Runs `ktk diagnose` with the given arguments; returns the exit code."""
     args = _parser().parse_args(argv)
-    from keras_training_kit.diagnosis.analysis import analyze, read_csv_log
+    from keras_training_kit.diagnosis.analysis import diagnose
+    from keras_training_kit.diagnosis.history import read_csv_log
 
     try:
         if args.baseline_loss is not None and not args.baseline_loss > 0:
@@ -55,7 +65,7 @@ def main(argv: list[str]) -> int:
     except ValueError as e:
         print(f"ktk diagnose: error: {e}", file=sys.stderr)
         return 2
-    found = analyze(history, args.baseline_loss)
+    found = diagnose(history, args.baseline_loss)
     if args.json:
         import json
 
@@ -68,4 +78,6 @@ def main(argv: list[str]) -> int:
         path = args.plot or os.path.splitext(args.csv)[0] + ".png"
         plot_findings(history, found, path, title=os.path.basename(args.csv))
         print(f"Plot: {path}", file=sys.stderr if args.json else sys.stdout)
-    return 0
+    failing = {"error": ("error",), "warning": ("error", "warning"),
+               "never": ()}[args.fail_on]
+    return int(any(f.severity in failing for f in found))

@@ -115,8 +115,9 @@ ADVICE = {
 SUMMARY = {
     "healthy": "no problem found in {epochs} epochs (final loss {loss:.4g})",
     "underfitting": (
-        "loss stays high: {loss_first:.4g} -> {loss_last:.4g}, "
-        "{ratio:.2f} of the reference loss {reference:.4g} ({reference_kind})"
+        "loss stays at {ratio:.2f} of the {reference_kind} loss "
+        "{reference:.4g} ({loss_first:.4g} -> {loss_last:.4g}) and has "
+        "levelled off (trend z = {trend_z:.2f})"
     ),
     "overfitting": (
         "val_loss {val_loss_best:.4g} -> {val_loss_last:.4g} while loss "
@@ -124,9 +125,8 @@ SUMMARY = {
     ),
     "lr_too_high": "{reason}",
     "lr_too_low": (
-        "loss falls only {mean_relative_drop:.2%} per epoch: "
-        "{loss_first:.4g} -> {loss_last:.4g}, still {ratio:.2f} of the "
-        "reference loss {reference:.4g} ({reference_kind})"
+        "loss {loss_first:.4g} -> {loss_last:.4g} is still {ratio:.2f} of "
+        "the {reference_kind} loss {reference:.4g}: {why}"
     ),
     "noisy_loss": (
         "per-batch losses scatter {noise:.2f} (std / mean around their "
@@ -377,11 +377,21 @@ class Finding:
     @property
     def summary(self) -> str:
         """One line: what was seen, with its numbers."""
+        ev = self.evidence
         try:
-            return SUMMARY[self.code].format(**self.evidence)
+            text = SUMMARY[self.code].format(**ev)
         except (KeyError, ValueError, TypeError, IndexError):
-            shown = ", ".join(f"{k}={v}" for k, v in self.evidence.items())
+            shown = ", ".join(f"{k}={v}" for k, v in ev.items()
+                              if not isinstance(v, (list, dict)))
             return shown or self.code
+        extra = []
+        if ev.get("cause"):
+            extra.append(f"cause: {ev['cause']}")
+        if isinstance(ev.get("learning_rate"), (int, float)):
+            extra.append(f"learning rate {ev['learning_rate']:.3g}")
+        if isinstance(ev.get("update_ratio"), (int, float)):
+            extra.append(f"update/weight {ev['update_ratio']:.2g} per step")
+        return text + (f" ({'; '.join(extra)})" if extra else "")
 
     def to_dict(self) -> dict:
         """A JSON-serializable dict of the six fields."""

@@ -151,25 +151,6 @@ def test_render_marks_any_findings_and_skips_info(tmp_path):
     assert np.abs(_read_png(base) - _read_png(marked)).sum() > 100
 
 
-def test_works_without_diagnosis(tmp_path, monkeypatch):
-    # `diagnose` missing, then the whole subpackage unimportable.
-    monkeypatch.delattr(diagnosis, "diagnose")
-    for step in ("no function", "no package"):
-        if step == "no package":
-            monkeypatch.setitem(sys.modules, "keras_training_kit.diagnosis",
-                                None)
-            monkeypatch.delattr(ktk, "diagnosis")
-            with pytest.raises(ImportError):
-                from keras_training_kit import diagnosis as _  # noqa: F401
-        path = tmp_path / f"{step}.png"
-        plot = ktk.callbacks.LossCurvePlot(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", UserWarning)
-            _drive(plot, _overfitting_history(8))
-        assert plot.findings == []
-        _read_png(path)
-
-
 def test_failing_diagnosis_warns_and_still_plots(tmp_path, monkeypatch):
     def broken(history):
         raise RuntimeError("boom")

@@ -1,5 +1,6 @@
 """`ktk diagnose FILE.csv` on a real CSVLogger file, and bad inputs."""
 
+import json
 import os
 import subprocess
 import sys
@@ -114,9 +115,48 @@ def test_nan_rows_are_a_diverged_finding(tmp_path, capsys):
     found = diagnose(path)
     assert [f.code for f in found] == ["diverged"]
     assert found[0].epoch == 2 and found[0].severity == "error"
-    assert cli.main([path]) == 0
-    assert "[error] diverged at epoch 2" in capsys.readouterr().out
+    # An error gates CI: exit 1 (Keras' 1-based epoch in the text).
+    assert cli.main([path]) == 1
+    assert "[error] diverged at epoch 3" in capsys.readouterr().out
     assert os.path.exists(str(tmp_path / "nan.png"))
+    assert cli.main([path, "--no-plot", "--fail-on", "never"]) == 0
+    capsys.readouterr()
+    assert cli.main([path, "--no-plot", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["findings"][0]["code"] == "diverged"
+
+
+def test_fail_on_warning_and_missing_values(tmp_path, capsys):
+    # validation_freq=2 as CSVLogger writes it: NA is "not logged", not NaN.
+    rows = ["epoch,loss,val_loss"] + [
+        f"{e},{1.0 / (e + 1):.4f},{'NA' if e % 2 == 0 else 1.2 / (e + 1)}"
+        for e in range(8)
+    ]
+    path = write(tmp_path / "vf.csv", "\n".join(rows) + "\n")
+    assert cli.main([path, "--no-plot", "--fail-on", "warning"]) == 0
+    assert "healthy" in capsys.readouterr().out
+    over = "epoch,loss,val_loss\n" + "".join(
+        f"{e},{1.0 * 0.7**e},{[1.0, .8, .7, .65, .75, .85, .95, 1.05][e]}\n"
+        for e in range(8)
+    )
+    path = write(tmp_path / "of.csv", over)
+    assert cli.main([path, "--no-plot"]) == 0  # a warning only
+    assert cli.main([path, "--no-plot", "--fail-on", "warning"]) == 1
+
+
+def test_reading_a_csv_does_not_import_tensorflow(tmp_path):
+    path = write(tmp_path / "h.csv", "epoch,loss\n0,1.0\n1,0.5\n2,0.3\n")
+    code = (
+        "import sys; sys.argv = ['ktk', 'diagnose', "
+        f"{path!r}, '--no-plot']; import ktk_cli; rc = ktk_cli.main(); "
+        "print('TF' if 'tensorflow' in sys.modules else 'noTF'); "
+        "sys.exit(rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "noTF"
+    assert "oneDNN" not in out.stderr and "absl" not in out.stderr
 
 
 def test_bad_history_objects():

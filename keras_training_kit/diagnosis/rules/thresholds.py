@@ -1,0 +1,88 @@
+"""Every threshold of the diagnosis, with its source or its calibration.
+
+A threshold either comes from a published rule (the number the paper
+gives) or was calibrated on the calibration half of the labelled corpus
+(`benchmarks/diagnosis_corpus/`); `docs/diagnosis.md` lists the measured
+margin of each on that half, and the accuracy table is reported on the
+held-out half only. Tests and users can read (and monkeypatch) them here.
+"""
+
+# -- statistics -------------------------------------------------------------
+# One-sided Mann-Kendall trend test at the 1% level: z <= -2.326 is a
+# significant decline (Mann 1945; Kendall 1975; the normal approximation
+# with the tie-free variance n(n-1)(2n+5)/18). A steady decline is judged
+# against the curve's own noise, not by a fixed relative drop.
+TREND_Z = 2.326
+# Chunks the later half of the batch losses is averaged into before the
+# trend test (reduces autocorrelation; >= 10 points for the normal
+# approximation, Kendall 1975).
+TREND_CHUNKS = 20
+
+# -- fit progress: underfitting / lr_too_low --------------------------------
+# "Loss stays high": the final training loss is at least this fraction of
+# the constant predictor's loss (the model explains less than half of what
+# there is to explain). Calibrated: CALIBRATION-PENDING.
+FAR_FROM_FIT = 0.5
+# Without a constant predictor (offline, only the curve): the last loss is
+# at least this fraction of the first epoch's loss.
+FAR_FROM_FIT_NO_REFERENCE = 0.7
+# Update-to-weight ratio ||dw|| / ||w|| per step. CS231n (Karpathy, "Neural
+# Networks Part 3: babysitting the learning process") gives ~1e-3 as the
+# healthy order of magnitude; two decades below is "the weights barely
+# move" (lr_too_low) and more than ~0.3 per step is "the weights are
+# rewritten each step" (lr_too_high). CALIBRATION-PENDING.
+UPDATE_RATIO_LOW = 1e-5
+UPDATE_RATIO_HIGH = 0.3
+
+# -- overfitting ------------------------------------------------------------
+OVERFIT_RISE = 0.10  # val_loss rise above its minimum, relative
+OVERFIT_MIN_AFTER = 2  # validated epochs after the best one
+OVERFIT_NOISE = 3.0  # the rise must exceed this many noise stds
+
+# -- lr_too_high ------------------------------------------------------------
+LR_HIGH_RISE = 1.5  # epoch loss above this multiple of its earlier minimum
+LR_HIGH_START = 1.5  # first-epoch batch loss settles above this x initial
+LR_HIGH_OSC_FRACTION = 0.4  # fraction of epochs where the loss goes up
+LR_HIGH_OSC_SIZE = 0.05  # mean relative size of those rises
+
+# -- noisy_loss -------------------------------------------------------------
+# Per-batch std / mean around a log-linear trend, median over epochs whose
+# loss is still at least NOISE_MIN_LEVEL of the reference (near zero loss
+# any scatter is a large relative scatter and harms nothing).
+NOISE_CV = 1.0
+NOISE_MIN_LEVEL = 0.1
+
+# -- gradients (AUTOTRAINER, Zhang et al. ICSE'21: ratio < 1e-3 vanishing) --
+VANISH_RATIO = 1e-3  # first-layer / last-layer gradient RMS
+EXPLODE_RATIO = 1e2  # first-layer / last-layer gradient RMS
+EXPLODE_GROWTH = 1e3  # global gradient norm growth over the run
+EXPLODE_RELATIVE = 1e2  # gradient RMS / weight RMS of a layer
+
+# -- units (AUTOTRAINER / DeepDiagnosis) ------------------------------------
+# >= 70% of a ReLU layer's units never fire on the probe batch (AUTOTRAINER
+# "dying ReLU": 70%), AND it costs something: the run is far from a fit
+# (loss >= DEAD_COST of the baseline). Half-dead nets that fit well are
+# common and healthy (ReLU sparsity, Glorot et al. 2011: 50-80% zeros).
+DEAD_FRACTION = 0.7
+DEAD_COST = 0.25
+# > 50% of sigmoid/tanh outputs within 1% of their limits (DeepDiagnosis,
+# Wardat et al. ICSE'22, after AUTOTRAINER).
+SATURATED_FRACTION = 0.5
+
+# -- inputs -----------------------------------------------------------------
+# What hurts gradient descent is a large input scale (the first layer's
+# effective learning rate grows with E[x^2]) or far-off means; inputs in
+# [0, 1] or standardized are standard practice and stay silent.
+# CALIBRATION-PENDING.
+INPUT_RMS_HIGH = 5.0  # largest feature RMS sqrt(m_i^2 + s_i^2)
+INPUT_SPREAD = 1e3  # largest / median feature RMS, with RMS_HIGH / 5
+FAR_MEAN = 10.0  # |mean| / (std + eps) of a feature whose |mean| > 1
+
+# -- targets and head -------------------------------------------------------
+# Regression targets whose RMS exceeds this: with unit-scale initial outputs
+# the first MSE is ~RMS^2 and default learning rates need ~RMS/eta steps to
+# reach the mean. CALIBRATION-PENDING.
+TARGET_RMS_HIGH = 100.0
+
+# -- initial loss -----------------------------------------------------------
+INITIAL_LOSS_RATIO = 2.0  # initial loss / chance level (Karpathy's recipe)
