@@ -80,14 +80,21 @@ class Diagnosis(tuple):
     """An immutable sequence of `Finding`, root cause first, with `notes`
     on what could not be checked."""
 
-    def __new__(cls, findings=(), notes=()):
+    def __new__(cls, findings=(), notes=(), measurements=None):
         self = super().__new__(cls, tuple(findings))
         self._notes = tuple(notes)
+        self._measurements = dict(measurements or {})
         return self
 
     @property
     def notes(self) -> tuple:
         return self._notes
+
+    @property
+    def measurements(self) -> dict:
+        """The statistics the rules compared with their thresholds
+        (`ktk.diagnosis.measure.measurements`), for calibration."""
+        return dict(self._measurements)
 
     @property
     def problems(self) -> list[Finding]:
@@ -116,6 +123,7 @@ class Diagnosis(tuple):
         return {
             "findings": [f.to_dict() for f in self],
             "notes": list(self.notes),
+            "measurements": self.measurements,
         }
 
 
@@ -187,7 +195,8 @@ def analyze(record: RunRecord) -> Diagnosis:
         vmask = e_val < (stop if stop is not None else np.inf)
         found += rules.check_overfitting(
             finite, val[vmask], epochs=e_fin, val_epochs=e_val[vmask],
-            early_stopping=getattr(record, "early_stopping", None),
+            early_stopping=record.early_stopping,
+            reference=reference if kind == "constant predictor" else None,
         )
         high = rules.check_lr_too_high(
             finite, fbatches, record.initial_loss, epochs=e_fin,
@@ -251,7 +260,10 @@ def analyze(record: RunRecord) -> Diagnosis:
             evidence["val_loss"] = float(val[-1])
         evidence["not_checked"] = notes
         found.append(Finding("healthy", "info", None, evidence))
-    return Diagnosis(found, notes)
+    from keras_training_kit.diagnosis.measure import measurements
+
+    ref = reference if math.isfinite(reference) else None
+    return Diagnosis(found, notes, measurements(record, ref))
 
 
 _RATE_CODES = ("lr_too_high", "lr_too_low", "noisy_loss", "diverged",

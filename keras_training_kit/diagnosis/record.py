@@ -33,8 +33,8 @@ class RunRecord:
             Keras' running mean; with `steps_per_execution > 1`, one value
             per execution).
         learning_rates: per epoch, the optimizer's learning rate at its end.
-        initial_loss: the loss of the very first batch (before any update
-            has had an effect on it).
+        initial_loss: the loss at initialization: on the probe batch before
+            training, else the loss of the very first batch.
         baseline_loss: the constant predictor's loss on the targets.
         chance_loss: `log C` for a C-class cross-entropy.
         loss: `{"name", "from_logits"}` of the compiled loss, if single.

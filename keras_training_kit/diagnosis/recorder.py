@@ -141,6 +141,10 @@ class RunRecorder(keras.callbacks.Callback):
             )
         else:
             self._setup_from_sample(*sample)
+            # The loss at initialization (Karpathy's "verify loss @ init"),
+            # on the whole probe batch rather than one noisy first batch.
+            self.record.initial_loss = self._initial_data_loss()
+            self._run_probe()
         weights = self.model.get_weights()
         if _numerics.all_finite(weights):
             self._best = (math.inf, weights)
@@ -175,6 +179,9 @@ class RunRecorder(keras.callbacks.Callback):
             return x, y
         if self._fit is None:
             return None
+        arrays = self._array_sample()
+        if arrays is not None:
+            return arrays
         try:
             it = self._fit["epoch_iterator"]
             batches = _compat.adapter_batches(it.data_adapter, INPUT_SAMPLES)
@@ -182,6 +189,23 @@ class RunRecorder(keras.callbacks.Callback):
         except Exception as e:  # noqa: BLE001 (a probe must never break fit)
             self.record.notes.append(f"no probe batch ({e})")
             return None
+
+    def _array_sample(self) -> tuple | None:
+        """Rows spread evenly over array inputs (`fit(x, y)` with arrays),
+        taken without drawing from any random generator, so that observing
+        a run never changes its shuffling."""
+        x, y = self._fit.get("x"), self._fit.get("y")
+        flat = keras.tree.flatten(x) + keras.tree.flatten(y)
+        if not flat or not all(isinstance(a, np.ndarray) for a in flat):
+            return None
+        n = len(flat[0])
+        if n == 0 or any(len(a) != n for a in flat):
+            return None
+        rows = np.unique(np.linspace(0, n - 1, min(n, INPUT_SAMPLES))
+                         .astype("int64"))
+        take = lambda a: a[rows]  # noqa: E731
+        return (keras.tree.map_structure(take, x),
+                None if y is None else keras.tree.map_structure(take, y))
 
     def _setup_from_sample(self, x: Any, y: Any) -> None:
         rec, model = self.record, self.model
@@ -213,11 +237,29 @@ class RunRecorder(keras.callbacks.Callback):
             keras.tree.map_structure(lambda a: a[:take], y),
         )
 
+    def _initial_data_loss(self) -> float | None:
+        """The data loss at initialization on the probe batch (without
+        regularization penalties: Karpathy's "verify loss @ init" is about
+        the prediction, not the weight penalty)."""
+        if self._probe_data is None or self.record.loss is None:
+            return None
+        try:
+            loss = self.model.loss
+            fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+            x, y = self._probe_data
+            y_pred = self.model(x, training=False)
+            value = keras.ops.mean(fn(y, y_pred))
+            value = float(keras.ops.convert_to_numpy(value))
+        except Exception:  # noqa: BLE001 (then the first batch's loss)
+            return None
+        return value if math.isfinite(value) else None
+
     # -- probes -------------------------------------------------------------
 
     def _kernels(self) -> list:
-        return [w for w in self.model.trainable_weights
-                if w.path.endswith(("kernel", "embeddings"))]
+        # The probe's layers: one per trainable kernel, in the same order.
+        return [w for w in self.model.trainable_variables
+                if w.path.rsplit("/", 1)[-1] == "kernel"]
 
     def _run_probe(self) -> None:
         if self._probe_data is None:
@@ -287,14 +329,14 @@ class RunRecorder(keras.callbacks.Callback):
         self.record.batch_losses[-1].append(value)
         first = self._step == 0
         self._step += count
-        if first:
+        if first and self.record.initial_loss is None:
             self.record.initial_loss = value if math.isfinite(value) else None
         if not math.isfinite(value):
             self._on_nonfinite(f"loss became {value} at batch {batch + 1}")
             return
         if self._snapshot is not None:
             self._update_ratio()
-        if first or self._step % self._every < count:
+        if self._step % self._every < count:
             self._run_probe()
 
     def on_epoch_end(self, epoch, logs=None):

@@ -128,7 +128,7 @@ def test_probe_batch_from_any_training_data(digits, source):
     assert rec.inputs is not None
     assert rec.baseline_loss == pytest.approx(2.3, abs=0.15)
     steps = [p["step"] for p in rec.probes]
-    assert steps[:3] == [1, 10, 20]
+    assert steps[:3] == [0, 10, 20]  # before training, then every 10
     assert all(p["grad_rms"] for p in rec.probes)
 
 
@@ -138,8 +138,8 @@ def test_automatic_every_probes_twice_per_epoch(digits):
     small_model().fit(x, y, batch_size=100, epochs=2, verbose=0,
                       callbacks=[diag])
     steps = [p["step"] for p in diag.record.probes]  # 15 per epoch, every 7
-    assert steps == [1, 7, 14, 21, 28]
-    per_epoch = np.bincount((np.array(steps) - 1) // 15)
+    assert steps == [0, 7, 14, 21, 28]
+    per_epoch = np.bincount(np.maximum(np.array(steps) - 1, 0) // 15)
     assert (per_epoch >= 2).all()
 
 
@@ -153,8 +153,8 @@ def test_update_ratio_is_the_next_steps_weight_change(digits):
     model.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0,
               shuffle=False, callbacks=[diag])
     probe = diag.record.probes[0]
-    # The first probe runs after step 1; its ratio is measured over step 2.
-    assert probe["step"] == 1
+    # The first probe runs before training; its ratio is over step 1.
+    assert probe["step"] == 0
     ratio = probe["update_ratio"]["sequential/dense"]
     assert 0 < ratio < 1
     assert diag.record.learning_rates == [pytest.approx(lr)]
@@ -239,7 +239,7 @@ def test_probes_under_strategy_mixed_precision_and_jit(digits):
     diag = TrainingDiagnosis(verbose=0)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[diag])
     assert not [n for n in diag.record.notes if "probes" in n]
-    assert len(diag.record.probes) == 3  # steps 1, 22, 44
+    assert len(diag.record.probes) == 3  # steps 0, 22, 44
     assert diag.findings.root_cause.code == "dead_units"
 
 

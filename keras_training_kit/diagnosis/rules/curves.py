@@ -113,13 +113,16 @@ def check_overfitting(
     epochs: Sequence[int] | None = None,
     val_epochs: Sequence[int] | None = None,
     early_stopping: dict | None = None,
+    reference: float | None = None,
 ) -> list[Finding]:
     """`overfitting`: validation loss rises from its minimum while the
     training loss keeps falling and the gap grows.
 
     On the validated epochs: the rise exceeds `OVERFIT_RISE` of the best
-    validation loss and `OVERFIT_NOISE` x the curve's own noise, lasts at
-    least `OVERFIT_MIN_AFTER` validated epochs, and the train/val gap grows.
+    validation loss, `OVERFIT_NOISE` x the curve's own noise and (with a
+    reference loss) `OVERFIT_MIN_REFERENCE` of the reference, so that a
+    wiggle of an almost perfect fit is not reported; it lasts at least
+    `OVERFIT_MIN_AFTER` validated epochs, and the train/val gap grows.
     When an early-stopping callback restored the best epoch's weights, the
     remedy is already applied: nothing is reported.
     """
@@ -144,6 +147,7 @@ def check_overfitting(
     if (
         rise > T.OVERFIT_RISE * val[best]
         and rise > T.OVERFIT_NOISE * noise
+        and (not reference or rise > T.OVERFIT_MIN_REFERENCE * reference)
         and tail_mean > val[best] * (1 + T.OVERFIT_RISE / 2)
         and train[-1] < train[best]
         and gap_last > gap_best
@@ -187,6 +191,30 @@ def trend(loss: np.ndarray, batch_losses: Sequence | None) -> tuple[float, int]:
     return mann_kendall_z(series), int(series.size)
 
 
+def steadiness(loss: np.ndarray, batch_losses: Sequence | None) -> float:
+    """How steady the decline is: the drop over the second half of the run
+    over the drop over the first half (about 1 for a constant slow
+    decline, near 0 for a curve that has converged to a plateau; inf when
+    only the second half falls). Ends are averaged over 3 of 2 x
+    `TREND_CHUNKS` chunks of the batch losses (the epoch losses when
+    there are too few batches)."""
+    flat = np.concatenate([arr(b) for b in batch_losses or []] or [[]])
+    series = chunk_means(flat, 2 * T.TREND_CHUNKS)
+    if series.size < 9:
+        series = loss[np.isfinite(loss)]
+    if series.size < 3:
+        return math.nan
+    k = max(1, series.size // 10)
+    mid = series.size // 2
+    start = series[:k].mean()
+    middle = series[max(0, mid - k // 2): mid - k // 2 + k].mean()
+    end = series[-k:].mean()
+    first, second = start - middle, middle - end
+    if first <= 0:
+        return math.inf if second > 0 else 0.0
+    return float(second / first)
+
+
 def check_progress(
     loss: Sequence[float],
     batch_losses: Sequence[Sequence[float]] | None = None,
@@ -204,7 +232,9 @@ def check_progress(
     the first epoch's). Then the later half of the curve decides, judged
     against its own noise by a Mann-Kendall trend test:
 
-    - still declining (z <= -`TREND_Z`), or weights that barely move
+    - still declining (z <= -`TREND_Z`) at a steady rate (the second
+      half of the run drops at least `LR_LOW_STEADY` of what the first
+      half dropped: not a converging curve), or weights that barely move
       (update-to-weight ratio <= `UPDATE_RATIO_LOW`): `lr_too_low`, the
       course's "slow decay" of a too-small learning rate;
     - flat within noise, with validation close to training: `underfitting`
@@ -224,6 +254,7 @@ def check_progress(
     if ratio < far:
         return []
     z, points = trend(loss, batch_losses)
+    steady = steadiness(loss, batch_losses)
     evidence = {
         "loss_first": float(loss[0]),
         "loss_last": level,
@@ -232,12 +263,15 @@ def check_progress(
         "ratio": float(ratio),
         "trend_z": float(z),
         "trend_points": points,
+        "steadiness": steady,
     }
     if update_ratio is not None:
         evidence["update_ratio"] = float(update_ratio)
     if learning_rate is not None:
         evidence["learning_rate"] = float(learning_rate)
-    declining = points >= 4 and z <= -T.TREND_Z
+    declining = (
+        points >= 4 and z <= -T.TREND_Z and steady >= T.LR_LOW_STEADY
+    )
     frozen = update_ratio is not None and update_ratio <= T.UPDATE_RATIO_LOW
     if declining or frozen:
         evidence["why"] = (
@@ -273,7 +307,9 @@ def check_lr_too_high(
 ) -> list[Finding]:
     """`lr_too_high`: a finite loss that rises or oscillates.
 
-    Any of: the epoch loss climbs to `LR_HIGH_RISE` x its earlier minimum;
+    Any of: the epoch loss climbs to `LR_HIGH_RISE` x its earlier minimum
+    and the run ends at least `LR_HIGH_PERSIST` x its best (a spike the run
+    recovers from, e.g. the peak of a one-cycle schedule, is not reported);
     the first epoch's batch loss settles (median of its second half) above
     `LR_HIGH_START` x the initial loss; or, among epochs whose loss is
     still above `NOISE_MIN_LEVEL` of the reference, the loss goes up in at
@@ -287,7 +323,7 @@ def check_lr_too_high(
         running_min = np.minimum.accumulate(loss)
         rise = loss[1:] / np.maximum(running_min[:-1], 1e-12)
         hits = np.flatnonzero(rise >= T.LR_HIGH_RISE)
-        if hits.size:
+        if hits.size and loss[-1] >= T.LR_HIGH_PERSIST * loss.min():
             i = int(hits[0]) + 1
             epoch = int(ep[i])
             evidence["loss_min_before"] = float(running_min[i - 1])
@@ -332,6 +368,15 @@ def check_lr_too_high(
     return [Finding("lr_too_high", "warning", epoch, evidence)]
 
 
+def batch_noise(values: np.ndarray) -> float:
+    """Std of one epoch's batch losses around a log-linear trend, over
+    their mean (batch losses are positive and skewed)."""
+    t = np.arange(values.size, dtype="float64")
+    slope, icpt = np.polyfit(t, np.log(np.maximum(values, 1e-12)), 1)
+    fitted = np.exp(slope * t + icpt)
+    return float(np.std(values - fitted) / max(values.mean(), 1e-12))
+
+
 def check_noisy_loss(
     batch_losses: Sequence[Sequence[float]],
     reference: float | None = None,
@@ -351,11 +396,7 @@ def check_noisy_loss(
         values = values[np.isfinite(values)]
         if values.size < 8 or values.mean() < floor:
             continue
-        t = np.arange(values.size, dtype="float64")
-        logs = np.log(np.maximum(values, 1e-12))
-        slope, icpt = np.polyfit(t, logs, 1)
-        fitted = np.exp(slope * t + icpt)
-        cvs.append(float(np.std(values - fitted) / max(values.mean(), 1e-12)))
+        cvs.append(batch_noise(values))
         sizes.append(values.size)
     if not cvs:
         return []

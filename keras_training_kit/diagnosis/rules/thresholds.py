@@ -17,6 +17,10 @@ TREND_Z = 2.326
 # trend test (reduces autocorrelation; >= 10 points for the normal
 # approximation, Kendall 1975).
 TREND_CHUNKS = 20
+# A decline is steady (a too-small learning rate) rather than converging
+# (a plateau being approached) when the second half of the run drops at
+# least this fraction of what the first half dropped. CALIBRATION-PENDING.
+LR_LOW_STEADY = 0.3
 
 # -- fit progress: underfitting / lr_too_low --------------------------------
 # "Loss stays high": the final training loss is at least this fraction of
@@ -38,9 +42,13 @@ UPDATE_RATIO_HIGH = 0.3
 OVERFIT_RISE = 0.10  # val_loss rise above its minimum, relative
 OVERFIT_MIN_AFTER = 2  # validated epochs after the best one
 OVERFIT_NOISE = 3.0  # the rise must exceed this many noise stds
+# ... and this fraction of the reference (constant predictor) loss: a val
+# loss of a near-perfect fit going 0.05 -> 0.06 costs nothing. CALIBRATION-PENDING.
+OVERFIT_MIN_REFERENCE = 0.02
 
 # -- lr_too_high ------------------------------------------------------------
 LR_HIGH_RISE = 1.5  # epoch loss above this multiple of its earlier minimum
+LR_HIGH_PERSIST = 1.2  # ... and the last epoch above this x the best one
 LR_HIGH_START = 1.5  # first-epoch batch loss settles above this x initial
 LR_HIGH_OSC_FRACTION = 0.4  # fraction of epochs where the loss goes up
 LR_HIGH_OSC_SIZE = 0.05  # mean relative size of those rises
