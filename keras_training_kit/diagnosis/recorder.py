@@ -288,8 +288,7 @@ class RunRecorder(keras.callbacks.Callback):
         stats = dict(stats, step=self._step, epoch=self._epoch)
         self.record.probes.append(stats)
         self._snapshot = (self._step, [
-            np.array(keras.ops.convert_to_numpy(w), dtype="float64")
-            for w in self._kernels()
+            np.array(keras.ops.convert_to_numpy(w)) for w in self._kernels()
         ])
 
     def _update_ratio(self) -> None:
@@ -302,12 +301,14 @@ class RunRecorder(keras.callbacks.Callback):
         names = self.record.layers
         ratios = {}
         for i, w in enumerate(self._kernels()):
-            now = np.asarray(keras.ops.convert_to_numpy(w), dtype="float64")
+            now = np.asarray(keras.ops.convert_to_numpy(w))
             if now.shape != before[i].shape:
                 continue
-            norm = float(np.linalg.norm(before[i]))
-            if norm > 0 and np.isfinite(norm):
-                delta = float(np.linalg.norm(now - before[i]))
+            # Plain reductions, not np.linalg.norm: no BLAS call per layer.
+            norm = math.sqrt(float(np.square(before[i], dtype="float64").sum()))
+            if norm > 0 and math.isfinite(norm):
+                diff = np.subtract(now, before[i], dtype="float64")
+                delta = math.sqrt(float(np.square(diff).sum()))
                 name = names[i] if i < len(names) else w.path
                 ratios[name] = delta / norm / steps
         self.record.probes[-1]["update_ratio"] = ratios
