@@ -88,10 +88,19 @@ class LossCurvePlot(keras.callbacks.Callback):
 
     Example:
 
-    ```python
-    plot = ktk.callbacks.LossCurvePlot("curves.png")
-    model.fit(x, y, validation_data=(xv, yv), epochs=30, callbacks=[plot])
-    ```
+    >>> import os, tempfile
+    >>> import numpy as np, keras
+    >>> import keras_training_kit as ktk
+    >>> x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    >>> y = x.sum(axis=1)
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> path = os.path.join(tempfile.mkdtemp(), "curves.png")
+    >>> plot = ktk.callbacks.LossCurvePlot(path)
+    >>> _ = model.fit(x, y, validation_split=0.25, epochs=3,
+    ...               callbacks=[plot], verbose=0)
+    >>> open(path, "rb").read(4)[1:]  # a PNG file
+    b'PNG'
 
     Reference:
         - [Karpathy, A Recipe for Training Neural Networks, 2019](

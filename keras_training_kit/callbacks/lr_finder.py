@@ -116,13 +116,21 @@ class LRFinder(keras.callbacks.Callback):
 
     Example:
 
-    ```python
-    finder = ktk.callbacks.LRFinder(min_lr=1e-5, max_lr=10.0, steps=100)
-    model.fit(x, y, batch_size=32, epochs=5, callbacks=[finder])
-    finder.plot("lr_finder.png")
-    model.optimizer.learning_rate = finder.suggestion
-    model.fit(x, y, epochs=30)
-    ```
+    >>> import numpy as np, keras
+    >>> import keras_training_kit as ktk
+    >>> x = np.random.default_rng(0).normal(size=(256, 8)).astype("float32")
+    >>> y = (x[:, :2].sum(axis=1) > 0).astype("int32")
+    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
+    >>> model.compile(ktk.optimizers.SGD(), keras.losses.
+    ...               SparseCategoricalCrossentropy(from_logits=True))
+    >>> finder = ktk.callbacks.LRFinder(min_lr=1e-4, max_lr=100.0, steps=60,
+    ...                                 verbose=0)
+    >>> _ = model.fit(x, y, batch_size=16, epochs=4, callbacks=[finder],
+    ...               verbose=0)
+    >>> 1e-4 < finder.suggestion < 100.0
+    True
+    >>> _ = model.optimizer.learning_rate.assign(finder.suggestion)
+    >>> _ = model.fit(x, y, epochs=2, verbose=0)  # the real training
 
     Reference:
         - [Smith, Cyclical Learning Rates for Training Neural Networks, 2017,

@@ -100,16 +100,19 @@ def cross_validate(
 
     Example:
 
-    ```python
-    def build_model():
-        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True), metrics=["accuracy"])
-        return model
-
-    cv = ktk.data.cross_validate(build_model, x, y, folds=5, epochs=5)
-    cv.mean["val_accuracy"], cv.std["val_accuracy"]
-    ```
+    >>> import numpy as np, keras
+    >>> import keras_training_kit as ktk
+    >>> x = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> y = (x[:, 0] > 0).astype("int32")
+    >>> def build_model():
+    ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    ...     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+    ...         from_logits=True), metrics=["accuracy"])
+    ...     return model
+    >>> cv = ktk.data.cross_validate(build_model, x, y, folds=3, epochs=2,
+    ...                              seed=0, verbose=0)
+    >>> len(cv.scores), sorted(cv.mean)
+    (3, ['val_accuracy', 'val_loss'])
     """
     folds = v.check_positive_int("folds", folds, minimum=2)
     v.check_choice("verbose", verbose, (0, 1, 2))

@@ -28,12 +28,19 @@ class HoldoutSet:
 
     Example:
 
-    ```python
-    (xt, yt), (xv, yv), (xs, ys) = ktk.data.train_val_test_split(x, y)
-    test = ktk.data.HoldoutSet(xs, ys)
-    ...  # choose everything on (xv, yv)
-    scores = test.evaluate(model)  # once, at the very end
-    ```
+    >>> import numpy as np, keras
+    >>> import keras_training_kit as ktk
+    >>> x = np.random.default_rng(0).normal(size=(50, 3)).astype("float32")
+    >>> y = x.sum(axis=1)
+    >>> _, (xv, yv), (xs, ys) = ktk.data.train_val_test_split(x, y, seed=0)
+    >>> test = ktk.data.HoldoutSet(xs, ys)
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> # ... choose everything on (xv, yv), then, once, at the very end:
+    >>> sorted(test.evaluate(model))
+    ['loss']
+    >>> test.used
+    True
     """
 
     def __init__(self, x: Any, y: Any) -> None:

@@ -67,10 +67,15 @@ def train_val_test_split(
 
     Example:
 
-    ```python
-    (xt, yt), (xv, yv), (xs, ys) = ktk.data.train_val_test_split(
-        x, y, val_size=0.15, test_size=0.15, stratify=True, seed=0)
-    ```
+    >>> import numpy as np
+    >>> import keras_training_kit as ktk
+    >>> x, y = np.arange(200).reshape(100, 2), np.arange(100) % 2
+    >>> (xt, yt), (xv, yv), (xs, ys) = ktk.data.train_val_test_split(
+    ...     x, y, val_size=0.15, test_size=0.15, stratify=True, seed=0)
+    >>> len(xt), len(xv), len(xs)
+    (70, 15, 15)
+    >>> float(ys.mean())  # stratified: the classes keep their proportions
+    0.4666666666666667
     """
     v.check_unit_interval("val_size", val_size)
     v.check_unit_interval("test_size", test_size)
