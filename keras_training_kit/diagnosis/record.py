@@ -15,10 +15,11 @@ record is a NaN the run produced.
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any
 
 import numpy as np
+
+from keras_training_kit.diagnosis._json import plain as _plain
+from keras_training_kit.diagnosis._json import unplain as _unplain
 
 
 @dataclasses.dataclass
@@ -156,30 +157,3 @@ class RunRecord:
         return cls(
             epochs=list(range(n)), logs=logs, baseline_loss=baseline_loss
         )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-_NONFINITE_TEXT = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-def _unplain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _unplain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unplain(v) for v in value]
-    if isinstance(value, str) and value in _NONFINITE_TEXT:
-        return _NONFINITE_TEXT[value]
-    return value

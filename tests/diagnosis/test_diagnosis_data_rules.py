@@ -103,9 +103,11 @@ def test_unscaled_targets_only_for_regression_losses():
 
 def test_initial_loss_against_chance():
     chance = math.log(10)
-    found = rules.check_initial_loss(5.0, chance)
+    ratio = T.INITIAL_LOSS_RATIO
+    found = rules.check_initial_loss(1.2 * ratio * chance, chance)
     assert codes(found) == ["high_initial_loss"]
-    assert rules.check_initial_loss(2.5, chance) == []
+    assert found[0].evidence["ratio"] == pytest.approx(1.2 * ratio)
+    assert rules.check_initial_loss(0.9 * ratio * chance, chance) == []
 
 
 def head(activation, units):
