@@ -3,11 +3,12 @@
 Everything here imports keras-tuner (and `TPEOracle` Optuna), so names are
 resolved lazily: `import keras_training_kit` stays light.
 
-- `search(build_model, x, y, strategy=..., ...)` -> `SearchResult`
+- `search(build_model, x, y, strategy=..., prune=..., objective=...)` ->
+  `SearchResult` (`.pareto_front`, `.plot`, `.to_html`)
 - `CrossValidationTuner`: a `keras_tuner.Tuner` scoring trials by k-fold CV
 - `training_space(hp, **choices)`: the course's knobs on one call
 - `make_optimizer(name, learning_rate)`: the kit's optimizer by name
-- `TPEOracle`: Optuna's TPE sampler as a keras-tuner oracle
+- `TPEOracle`: Optuna's multivariate TPE as a keras-tuner oracle
 - `run_workers(script, workers=2, ...)`: keras-tuner's chief/worker mode on
   this machine (`ktk tune --workers N script.py`)
 """

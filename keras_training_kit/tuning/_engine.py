@@ -8,8 +8,6 @@ keras_training_kit` stays free of keras-tuner.
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 import zlib
 from typing import Any, Callable
@@ -18,9 +16,15 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from keras_training_kit import _compat, _numerics
+from keras_training_kit.callbacks import TrainingDiagnosis
 from keras_training_kit.data.cross_validation import check_compiled
+from keras_training_kit.tuning._pareto import is_multi, objectives_of
+from keras_training_kit.tuning._pruning import PRUNERS, STEP_KEY
 
 DIVERGED = "diverged"
+_WORST = 1e6  # the score of a diverged trial when no other trial has one
+_STOPPED = kt.engine.trial.TrialStatus.STOPPED
 
 
 class KitHyperModel(kt.HyperModel):
@@ -52,35 +56,34 @@ def wrap_hypermodel(hypermodel: Any) -> Any:
     return KitHyperModel(hypermodel)
 
 
-class StopOnDivergence(keras.callbacks.Callback):
-    """Stops `fit` as soon as the training loss is NaN or Inf.
+class ObjectiveLogger(keras.callbacks.Callback):
+    """Logs computed objectives (e.g. the parameter count) every epoch.
 
-    The fallback of `prune=True` while `ktk.callbacks.TrainingDiagnosis` is
-    not available; quiet, unlike `keras.callbacks.TerminateOnNaN`.
+    `objectives` maps a name to `fn(model) -> float`. It runs before
+    Keras' `History` (appended last by `fit`) and keras-tuner's best-epoch
+    checkpoint, so both see the values as if `fit` had logged them.
     """
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.model.stop_training = True
+    def __init__(self, objectives: dict[str, Callable[[Any], float]]):
+        super().__init__()
+        self.objectives = dict(objectives)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            for name, fn in self.objectives.items():
+                logs[name] = float(fn(self.model))
+
+
+def count_params(model: Any) -> float:
+    """The `"params"` objective: the model's number of weights."""
+    return float(model.count_params())
 
 
 def make_prune_callback() -> keras.callbacks.Callback:
-    """`TrainingDiagnosis(stop_on=("diverged",))` if the kit has it."""
-    try:
-        from keras_training_kit.callbacks import TrainingDiagnosis
-    except ImportError:
-        return StopOnDivergence()
-    try:
-        # Only the loss check is needed to prune: skip the costly probes.
-        return TrainingDiagnosis(
-            gradients=False,
-            activations=False,
-            stop_on=(DIVERGED,),
-            verbose=0,
-        )
-    except Exception:  # a diagnosis with another signature: stay robust
-        return StopOnDivergence()
+    """Stops `fit` at the first NaN/Inf loss (the loss check only)."""
+    return TrainingDiagnosis(
+        gradients=False, activations=False, stop_on=(DIVERGED,), verbose=0
+    )
 
 
 def _histories(results: Any) -> list[dict]:
@@ -101,8 +104,7 @@ def is_diverged(results: Any, objective: str) -> bool:
             if key in ("loss", "val_loss", objective) or key.endswith(
                 "_loss"
             ):
-                arr = np.asarray(values, dtype="float64")
-                if arr.size and not np.all(np.isfinite(arr)):
+                if _numerics.first_nonfinite(values) is not None:
                     return True
     return False
 
@@ -121,38 +123,80 @@ def best_epoch_metrics(history: dict, objective: Any) -> dict[str, float]:
 
 
 class KitTunerMixin:
-    """Pruning, memory hygiene, a progress bar and seeded trials.
+    """Pruning, computed objectives, a progress bar and seeded trials.
 
     Mixed in before a `keras_tuner.Tuner`; subclasses implement
     `_run_trial_impl(trial, *args, **kwargs)`.
     """
 
     def _init_kit(
-        self, prune: bool = True, verbose: int = 1, seed: int | None = None
+        self,
+        prune: Any = True,
+        verbose: int = 1,
+        seed: int | None = None,
+        computed: dict[str, Callable[[Any], float]] | None = None,
     ) -> None:
         self.prune = prune
+        self.curve_pruning = prune if prune in PRUNERS else None
+        self.computed_objectives = dict(computed or {})
         self.kit_verbose = verbose
         self.kit_seed = seed
         self._bar = None
         self._search_start = None
         self.local_trials: list = []  # trials run by this process
 
-    # -- trial ---------------------------------------------------------
-    def _deepcopy_callbacks(self, callbacks: list) -> list:
-        callbacks = super()._deepcopy_callbacks(callbacks)
+    def kit_callbacks(self) -> list:
+        """The callbacks the kit adds to every `fit` of a trial."""
+        callbacks = []
+        if self.computed_objectives:
+            callbacks.append(ObjectiveLogger(self.computed_objectives))
         if self.prune:
             callbacks.append(make_prune_callback())
         return callbacks
 
+    # -- trial ---------------------------------------------------------
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        # keras-tuner deep-copies the callbacks for each execution.
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + (
+            self.kit_callbacks()
+        )
         results = self._run_trial_impl(trial, *args, **kwargs)
-        name = self.oracle.objective.name
-        if self.prune and is_diverged(results, name):
+        objective = self.oracle.objective
+        if self.prune and is_diverged(results, objective.name):
             # A finite, clearly bad score: the trial stays COMPLETED, so
             # keras-tuner's consecutive-failure limit never ends a search
             # because of a bad region, and model-based oracles learn from it.
-            return {name: self._penalty(results), DIVERGED: 1.0}
+            if is_multi(objective):  # ranked last in every objective
+                bad = {
+                    o.name: -_WORST if o.direction == "max" else _WORST
+                    for o in objectives_of(objective)
+                }
+                bad[objective.name] = _WORST * len(bad)  # keras-tuner's sum
+                return {**bad, DIVERGED: 1.0}
+            return {objective.name: self._penalty(results), DIVERGED: 1.0}
         return results
+
+    def on_epoch_end(self, trial, model, epoch, logs=None) -> None:
+        """Reports the epoch's objective; stops a trial the oracle prunes."""
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        if self.curve_pruning is None or not logs:
+            return
+        name = self.oracle.objective.name
+        value = _numerics.as_float(logs.get(name))
+        total = (self.params_of(model) or {}).get("epochs")
+        if value is None or (total is not None and epoch + 1 >= total):
+            return  # the last epoch: nothing left to save
+        reply = self.oracle.update_trial(
+            trial.trial_id, {name: value, STEP_KEY: epoch + 1}, step=epoch + 1
+        )
+        if getattr(reply, "status", None) == _STOPPED:
+            model.stop_training = True
+
+    @staticmethod
+    def params_of(model: Any) -> dict | None:
+        # The `params` Keras gives callbacks: read back from the History.
+        history = getattr(model, "history", None)
+        return getattr(history, "params", None)
 
     def _penalty(self, results: Any) -> float:
         objective = self.oracle.objective
@@ -167,9 +211,12 @@ class KitTunerMixin:
             if trial.status == "COMPLETED" and trial.score is not None:
                 if not trial.metrics.exists(DIVERGED):
                     values.append(trial.score)
-        values = [float(v) for v in values if math.isfinite(float(v))]
+        values = [
+            float(v) for v in values if not _numerics.is_nonfinite(v)
+            and v is not None
+        ]
         if not values:
-            return -1e6 if objective.direction == "max" else 1e6
+            return -_WORST if objective.direction == "max" else _WORST
         if objective.direction == "max":
             worst = min(values)
             return worst - max(abs(worst), 1.0)
@@ -208,9 +255,6 @@ class KitTunerMixin:
             except Exception:
                 pass
         self.local_trials.append(trial)
-        # No clear_session here: keras-tuner's `_try_build` clears the
-        # session and collects garbage before every model (a second
-        # collection per trial would cost ~0.1-1 s with TF's large heap).
         if self._bar is not None:
             best = None
             try:
@@ -225,68 +269,56 @@ class KitTunerMixin:
             self._bar.add(1, values)
 
     # -- models ------------------------------------------------------------
-    def _try_build(self, hp: Any) -> Any:
-        # keras-tuner's version runs `gc.collect()` twice per model (once
-        # inside `clear_session`); with TensorFlow's large heap each full
-        # collection costs 0.1-1 s, so one is kept: memory stays as flat.
-        keras.backend.clear_session()
-        model = self._build_hypermodel(hp)
-        if not isinstance(model, keras.Model):
-            raise kt.errors.FatalTypeError(
-                "Expected the model-building function to return a Keras "
-                f"Model. Received: {model} of type {type(model)}."
-            )
-        if self.max_model_size and model.built:
-            size = sum(math.prod(w.shape) for w in model.trainable_weights)
-            if size > self.max_model_size:
-                raise kt.errors.FailedTrialError(
-                    f"Oversized model: {size} parameters. Skip model."
-                )
-        return model
-
-    def _build_hypermodel(self, hp: Any) -> Any:
-        model = super()._build_hypermodel(hp)
-        # Hyperband continues a trial from its parent's best checkpoint.
-        parent = hp.values.get("tuner/trial_id")
-        if parent is not None and getattr(self, "warm_start", True):
-            if not model.built:
-                with open(self._get_build_config_fname(parent)) as f:
-                    model.build_from_config(json.load(f))
-            model.load_weights(self._get_checkpoint_fname(parent))
-        return model
-
     def save_trial_model(self, trial_id: str, model: Any) -> None:
         """Writes the weights and build config that `load_model` reads."""
-        model.save_weights(self._get_checkpoint_fname(trial_id))
-        with open(self._get_build_config_fname(trial_id), "w") as f:
+        model.save_weights(_compat.kt_checkpoint_fname(self, trial_id))
+        with open(_compat.kt_build_config_fname(self, trial_id), "w") as f:
             json.dump(model.get_build_config(), f)
 
 
 class KitTuner(KitTunerMixin, kt.Tuner):
     """A `keras_tuner.Tuner` on a holdout validation set, with the kit's
-    pruning, memory hygiene and progress bar; runs Hyperband brackets too.
+    pruning, computed objectives and progress bar.
     """
 
     def __init__(
         self,
         oracle: Any,
         hypermodel: Any = None,
-        prune: bool = True,
+        prune: Any = True,
         verbose: int = 1,
         seed: int | None = None,
+        computed: dict | None = None,
         **kwargs: Any,
     ) -> None:
-        self._init_kit(prune, verbose, seed)
+        self._init_kit(prune, verbose, seed, computed)
         super().__init__(oracle, wrap_hypermodel(hypermodel), **kwargs)
 
     def _run_trial_impl(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        hp = trial.hyperparameters
-        if "tuner/epochs" in hp.values:
-            kwargs["epochs"] = hp.values["tuner/epochs"]
-            kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
         return kt.Tuner.run_trial(self, trial, *args, **kwargs)
 
 
-def ensure_dir(path: str) -> str:
-    os.makedirs(path, exist_ok=True)
-    return path
+class KitHyperbandTuner(KitTunerMixin, kt.Hyperband):
+    """`keras_tuner.Hyperband`'s own trial logic (epochs of the bracket,
+    warm start from the parent trial's checkpoint) on the kit's oracle.
+    """
+
+    def __init__(
+        self,
+        oracle: Any,
+        hypermodel: Any = None,
+        prune: Any = True,
+        verbose: int = 1,
+        seed: int | None = None,
+        computed: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._init_kit(prune, verbose, seed, computed)
+        # `Hyperband.__init__` only builds a plain `HyperbandOracle`; the
+        # kit's (resumable, pruning) one is passed to `Tuner` directly.
+        kt.Tuner.__init__(
+            self, oracle, wrap_hypermodel(hypermodel), **kwargs
+        )
+
+    def _run_trial_impl(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        return kt.Hyperband.run_trial(self, trial, *args, **kwargs)

@@ -16,15 +16,34 @@ starts with both empty and dies with `KeyError: '<trial_id>'` in
 `LinkedList.next` as soon as the first resumed trial ends
 (keras-team/keras-tuner#1055). `ResumableGridSearchOracle` persists them,
 and rebuilds them from the trials for state files written without them.
+
+Every oracle the kit builds also carries `PruningOracleMixin` (learning-curve
+pruning, `_pruning.py`) and `ParetoRankMixin` (multi-objective ranks,
+`_pareto.py`). keras-tuner's private names are reached through
+`keras_training_kit._compat` only.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.oracles import GridSearchOracle
+
+from keras_training_kit import _compat
+from keras_training_kit.tuning._pareto import ParetoRankMixin
+from keras_training_kit.tuning._pruning import PruningOracleMixin
+
+
+def startup_trials(max_trials: int) -> int:
+    """Random trials before a model-based oracle models: a quarter of the
+    budget, 2 to 10.
+
+    Optuna's fixed 10 (and keras-tuner's `3 x dimensions` for Bayesian
+    optimization) would spend 10-12 of a 16-trial budget at random; a
+    surrogate needs only a few points to start.
+    """
+    return int(min(10, max(2, max_trials // 4)))
 
 
 class ResumableOracleMixin:
@@ -42,7 +61,7 @@ class ResumableOracleMixin:
         super().reload()
         finished = set(self.end_order)
         queue, resumed = [], []
-        for trial_id in self._retry_queue:
+        for trial_id in _compat.kt_retry_queue(self):
             if trial_id in queue or trial_id in resumed:
                 continue
             trial = self.trials.get(trial_id)
@@ -55,7 +74,7 @@ class ResumableOracleMixin:
                     self.end_order.append(trial_id)
             else:
                 queue.append(trial_id)
-        self._retry_queue = queue
+        _compat.kt_set_retry_queue(self, queue)
         if resumed:
             self._on_finished_at_reload(resumed)
 
@@ -63,45 +82,39 @@ class ResumableOracleMixin:
         """Hook: trials that ended after the last complete save."""
 
 
+class KitOracleMixin(ResumableOracleMixin, PruningOracleMixin, ParetoRankMixin):
+    """Exact resume, learning-curve pruning and Pareto ranks, in one."""
+
+
 class ResumableRandomSearchOracle(
-    ResumableOracleMixin, kt.oracles.RandomSearchOracle
+    KitOracleMixin, kt.oracles.RandomSearchOracle
 ):
     """`keras_tuner.oracles.RandomSearchOracle` that resumes exactly."""
 
 
 class ResumableBayesianOptimizationOracle(
-    ResumableOracleMixin, kt.oracles.BayesianOptimizationOracle
+    KitOracleMixin, kt.oracles.BayesianOptimizationOracle
 ):
     """`keras_tuner.oracles.BayesianOptimizationOracle` that resumes
     exactly."""
 
 
-class ResumableHyperbandOracle(
-    ResumableOracleMixin, kt.oracles.HyperbandOracle
-):
+class ResumableHyperbandOracle(KitOracleMixin, kt.oracles.HyperbandOracle):
     """`keras_tuner.oracles.HyperbandOracle` that resumes exactly."""
 
 
-class ResumableGridSearchOracle(ResumableOracleMixin, GridSearchOracle):
+class ResumableGridSearchOracle(KitOracleMixin, GridSearchOracle):
     """`keras_tuner.oracles.GridSearchOracle` that survives a restart."""
 
     def _on_finished_at_reload(self, trial_ids: list[str]) -> None:
         # `GridSearchOracle.end_trial` queues the trial for its grid
         # successor only after the save: queue it again (repeats are fine).
-        self._populate_next.extend(trial_ids)
-
-    def _ordered_list(self) -> list[str]:
-        ids, memory = [], self._ordered_ids
-        index = memory._next_index[None]
-        while index is not None:
-            ids.append(memory._memory[index])
-            index = memory._next_index[index]
-        return ids
+        _compat.kt_grid_populate_next(self).extend(trial_ids)
 
     def get_state(self) -> dict:
         state = super().get_state()
-        state["ordered_ids"] = self._ordered_list()
-        state["populate_next"] = list(self._populate_next)
+        state["ordered_ids"] = _compat.kt_grid_order(self)
+        state["populate_next"] = list(_compat.kt_grid_populate_next(self))
         return state
 
     def set_state(self, state: dict) -> None:
@@ -111,7 +124,8 @@ class ResumableGridSearchOracle(ResumableOracleMixin, GridSearchOracle):
             ordered = sorted(
                 (t for t in self.start_order if t in self.trials),
                 key=functools.cmp_to_key(
-                    lambda a, b: self._compare(
+                    lambda a, b: _compat.kt_grid_compare(
+                        self,
                         self.trials[a].hyperparameters.values,
                         self.trials[b].hyperparameters.values,
                     )
@@ -120,48 +134,5 @@ class ResumableGridSearchOracle(ResumableOracleMixin, GridSearchOracle):
         populate_next = state.get("populate_next")
         if populate_next is None:
             populate_next = list(self.end_order)
-        linked = type(self._ordered_ids)()
-        previous = None
-        for trial_id in ordered:
-            linked.insert(trial_id, previous)
-            previous = trial_id
-        self._ordered_ids = linked
-        self._populate_next = list(populate_next)
-
-
-def make_oracle(
-    strategy: str,
-    objective: Any,
-    max_trials: int,
-    seed: int | None,
-    epochs: int,
-) -> Any:
-    """The keras-tuner oracle (or the kit's TPE oracle) of `strategy`."""
-    common = {"objective": objective, "seed": seed}
-    if strategy == "grid":
-        return ResumableGridSearchOracle(max_trials=max_trials, **common)
-    if strategy == "random":
-        return ResumableRandomSearchOracle(max_trials=max_trials, **common)
-    if strategy == "bayesian":
-        return ResumableBayesianOptimizationOracle(
-            max_trials=max_trials, **common
-        )
-    if strategy == "hyperband":
-        oracle = ResumableHyperbandOracle(
-            max_epochs=epochs, factor=3, hyperband_iterations=None, **common
-        )
-        # Hyperband sizes its brackets from max_epochs and repeats them;
-        # max_trials is the budget that ends the search.
-        oracle.max_trials = max_trials
-        return oracle
-    if strategy == "tpe":
-        try:
-            from keras_training_kit.tuning.tpe import TPEOracle
-        except ImportError as e:
-            raise ImportError(
-                "strategy='tpe' needs Optuna and keras_training_kit's TPE "
-                "oracle: `pip install 'keras_training_kit[optuna]'`. "
-                f"({e})"
-            ) from e
-        return TPEOracle(max_trials=max_trials, **common)
-    raise ValueError(f"Unknown strategy {strategy!r}")
+        _compat.kt_set_grid_order(self, ordered)
+        _compat.kt_set_grid_populate_next(self, populate_next)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import keras_tuner as kt
 
+from keras_training_kit import _compat
 from keras_training_kit import _validation as v
 from keras_training_kit.data import _arrays
 from keras_training_kit.data.cross_validation import summarize
@@ -47,10 +49,14 @@ class CrossValidationTuner(KitTunerMixin, kt.Tuner):
             every trial, so trials are compared on equal terms).
             Defaults to `0`.
         prune: stop a fold whose loss becomes NaN/Inf and record the trial
-            as diverged. Defaults to `True`.
+            as diverged. Defaults to `True`. (Learning-curve pruning,
+            `"median"`/`"asha"`, needs one curve per trial: holdout only.)
         verbose: `1` shows a progress bar over trials. Defaults to `1`.
         seed: seed for weight initialization, offset per trial.
             Defaults to `None`.
+        computed: objectives computed from each trained model, name ->
+            `fn(model) -> float` (e.g. `{"params": ...}`). Defaults to
+            `None`.
         **kwargs: `keras_tuner.Tuner` arguments (`directory`,
             `project_name`, `overwrite`, ...).
 
@@ -76,13 +82,13 @@ class CrossValidationTuner(KitTunerMixin, kt.Tuner):
         prune: bool = True,
         verbose: int = 1,
         seed: int | None = None,
+        computed: dict | None = None,
         **kwargs: Any,
     ) -> None:
         self.folds = v.check_positive_int("folds", folds, minimum=2)
         self.stratify = bool(stratify)
         self.shuffle_seed = shuffle_seed
-        self.warm_start = False  # folds train from scratch, even in Hyperband
-        self._init_kit(prune, verbose, seed)
+        self._init_kit(prune, verbose, seed, computed)
         super().__init__(oracle, wrap_hypermodel(hypermodel), **kwargs)
 
     def _run_trial_impl(self, trial: Any, x: Any, y: Any, **kwargs: Any):
@@ -104,7 +110,7 @@ class CrossValidationTuner(KitTunerMixin, kt.Tuner):
         fold_metrics = []
         model = None
         for train_idx, val_idx in splits:
-            model = self._try_build(hp)  # clears the Keras session
+            model = _compat.kt_try_build(self, hp)  # clears the session
             history = self.hypermodel.fit(
                 hp,
                 model,
@@ -114,7 +120,7 @@ class CrossValidationTuner(KitTunerMixin, kt.Tuner):
                     _arrays.take(x, val_idx),
                     _arrays.take(y, val_idx),
                 ),
-                callbacks=self._deepcopy_callbacks(callbacks),
+                callbacks=copy.deepcopy(callbacks),
                 **kwargs,
             )
             if objective.name not in history.history:

@@ -329,12 +329,14 @@ def _release_worker(oracle, tuner_id: str) -> None:
     """Forget a dead worker and queue its unfinished trial for a retry."""
     import keras_tuner
 
+    from keras_training_kit import _compat
+
     @keras_tuner.synchronized
     def release(oracle):
         oracle.tuner_ids.discard(tuner_id)
         trial = oracle.ongoing_trials.pop(tuner_id, None)
         if trial is not None and trial.trial_id not in oracle.end_order:
-            oracle._retry_queue.append(trial.trial_id)
+            _compat.kt_retry_queue(oracle).append(trial.trial_id)
             oracle.save()
 
     release(oracle)
@@ -350,8 +352,10 @@ def _serve(oracle) -> None:
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+
+    from keras_training_kit import _compat
+
+    protos, oracle_chief = _compat.kt_chief_parts()
 
     host = os.environ["KERASTUNER_ORACLE_IP"]
     port = os.environ["KERASTUNER_ORACLE_PORT"]
@@ -380,12 +384,9 @@ def _main() -> None:
 
     script, args = sys.argv[1], sys.argv[2:]
     if os.environ.get("KERASTUNER_TUNER_ID") == "chief":
-        try:
-            from keras_tuner.src.distribute import oracle_chief
+        from keras_training_kit import _compat
 
-            oracle_chief.start_server = _serve
-        except ImportError:  # pragma: no cover - keras-tuner moved it
-            pass  # keras-tuner's own server: same protocol, slower exit
+        _compat.kt_patch_start_server(_serve)
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     runpy.run_path(script, run_name="__main__")

@@ -105,18 +105,22 @@ def training_space(hp: Any, **choices: Any) -> dict[str, Any]:
 
     Example:
 
-    ```python
-    def build_model(hp):
-        c = ktk.tuning.training_space(hp, depth=None, width=[32, 64])
-        model = keras.Sequential([keras.Input((64,))])
-        model.add(keras.layers.Dense(c["width"], c["activation"]))
-        model.add(keras.layers.Dropout(c["dropout"]))
-        model.add(keras.layers.Dense(10))
-        model.compile(
-            ktk.tuning.make_optimizer(c["optimizer"], c["learning_rate"]),
-            keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return model
-    ```
+    >>> import keras, keras_tuner
+    >>> import keras_training_kit as ktk
+    >>> def build_model(hp):
+    ...     c = ktk.tuning.training_space(hp, depth=None, width=[32, 64])
+    ...     model = keras.Sequential([keras.Input((64,))])
+    ...     model.add(keras.layers.Dense(c["width"], c["activation"]))
+    ...     model.add(keras.layers.Dropout(c["dropout"]))
+    ...     model.add(keras.layers.Dense(10))
+    ...     model.compile(
+    ...         ktk.tuning.make_optimizer(c["optimizer"], c["learning_rate"]),
+    ...         keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ...     return model
+    >>> hp = keras_tuner.HyperParameters()
+    >>> model = build_model(hp)  # declares the knobs, at their defaults
+    >>> sorted(hp.values)[:4]
+    ['activation', 'batch_norm', 'batch_size', 'dropout']
     """
     unknown = sorted(set(choices) - set(DEFAULTS))
     if unknown:

@@ -14,8 +14,11 @@ x_next = argmax_x  l(x) / g(x)      over candidates drawn from l(x)
 
 The algorithm itself is Optuna's `TPESampler`; this module only translates
 between keras-tuner's search space and trials and Optuna's distributions and
-ask/tell interface. Optuna is optional: `pip install
-'keras_training_kit[optuna]'`.
+ask/tell interface, with Optuna 5's defaults: multivariate TPE (one joint
+density over all hyperparameters) and the constant liar (a running trial
+counts as bad, so parallel workers do not all propose the same point). With
+a list of objectives it is Optuna's multi-objective TPE (Ozaki et al.
+2022): trials are split into good and bad by non-domination rank.
 
 Reference:
     - [Bergstra et al., 2011](https://papers.nips.cc/paper/4443-algorithms-for-hyper-parameter-optimization)
@@ -29,22 +32,16 @@ import warnings
 from typing import Any
 
 import keras_tuner
+import optuna
 
+from keras_training_kit import _compat
 from keras_training_kit import _validation as v
-from keras_training_kit.tuning._oracles import ResumableOracleMixin
-
-_MISSING_OPTUNA = (
-    "`TPEOracle` (strategy='tpe') needs Optuna, an optional dependency. "
-    "Install it with: pip install 'keras_training_kit[optuna]'"
+from keras_training_kit.tuning._oracles import KitOracleMixin, startup_trials
+from keras_training_kit.tuning._pareto import (
+    is_multi,
+    objectives_of,
+    trial_objective_values,
 )
-
-
-def _import_optuna():
-    try:
-        import optuna
-    except ImportError as e:
-        raise ImportError(_MISSING_OPTUNA) from e
-    return optuna
 
 
 class _Dimension:
@@ -127,7 +124,7 @@ class _Dimension:
         return value
 
 
-class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
+class TPEOracle(KitOracleMixin, keras_tuner.Oracle):
     """Tree-structured Parzen Estimator search, with Optuna's `TPESampler`.
 
     A drop-in keras-tuner oracle: use it with any `keras_tuner.Tuner`, with
@@ -146,9 +143,12 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
     range, `step` and `sampling` (`"log"` is log-uniform, `"reverse_log"` is
     mirrored log-uniform, stepped log grids are sampled by grid index);
     `Fixed` is not tuned. Conditional hyperparameters are sampled only when
-    active. Trials running on other workers count as bad while they run
-    (Optuna's constant liar), so parallel workers do not all propose the
-    same point.
+    active. The sampler is multivariate (Optuna 5's default: one joint
+    Parzen estimator, so interactions such as learning rate x batch size
+    are modelled). Trials running on other workers count as bad while they
+    run (Optuna's constant liar), so parallel workers do not all propose the
+    same point. With a list of objectives the study is multi-objective and
+    "good" means a low non-domination rank.
 
     The Optuna study lives only in memory: the oracle's state is keras-tuner's
     own (trial files plus `oracle.json`) and the study is rebuilt from the
@@ -167,7 +167,9 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
         hyperparameters: Optional `keras_tuner.HyperParameters` declaring or
             overriding the search space. Defaults to `None`.
         n_startup_trials: Number of random trials before TPE starts
-            modelling. Defaults to `5`.
+            modelling, an integer >= 0, or `None`: a quarter of
+            `max_trials`, between 2 and 10 (`startup_trials`). Defaults to
+            `None`.
         allow_new_entries: Whether the hypermodel may request
             hyperparameters not in `hyperparameters`. Defaults to `True`.
         tune_new_entries: Whether such new hyperparameters are tuned (else
@@ -199,7 +201,7 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
         max_trials: int = 10,
         seed: int | None = None,
         hyperparameters=None,
-        n_startup_trials: int = 5,
+        n_startup_trials: int | None = None,
         allow_new_entries: bool = True,
         tune_new_entries: bool = True,
         max_retries_per_trial: int = 0,
@@ -208,6 +210,8 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
         v.check_positive_int("max_trials", max_trials)
         if seed is not None:
             v.check_positive_int("seed", seed, minimum=0)
+        if n_startup_trials is None:
+            n_startup_trials = startup_trials(max_trials)
         v.check_positive_int("n_startup_trials", n_startup_trials, minimum=0)
         v.check_positive_int(
             "max_retries_per_trial", max_retries_per_trial, minimum=0
@@ -215,7 +219,6 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
         v.check_positive_int(
             "max_consecutive_failed_trials", max_consecutive_failed_trials
         )
-        _import_optuna()  # fail at construction, before any training
         super().__init__(
             objective=objective,
             max_trials=max_trials,
@@ -238,8 +241,25 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
 
     # --- Optuna study, kept in sync with keras-tuner's trials --------------
 
-    def _direction(self) -> str:
-        return "maximize" if self.objective.direction == "max" else "minimize"
+    # Multi-objective TPE ranks by non-domination itself.
+    _rank_in_populate = False
+
+    def _directions(self) -> list[str]:
+        return [
+            "maximize" if o.direction == "max" else "minimize"
+            for o in objectives_of(self.objective)
+        ]
+
+    def _values(self, trial) -> Any:
+        """The value(s) to tell Optuna for a completed trial, or None."""
+        if trial.status != keras_tuner.engine.trial.TrialStatus.COMPLETED:
+            return None
+        if is_multi(self.objective):
+            return trial_objective_values(trial, self.objective)
+        score = trial.score
+        if score is None or not math.isfinite(score):
+            return None
+        return float(score)
 
     def _dimensions(self, optuna) -> dict[str, _Dimension]:
         return {
@@ -249,20 +269,18 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
         }
 
     def _get_study(self):
-        optuna = _import_optuna()
         if self._study is None:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             # Reseeding by the number of finished trials keeps a resumed
             # search deterministic for a given seed.
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+                warnings.simplefilter("ignore")  # experimental-API notices
                 sampler = optuna.samplers.TPESampler(
                     n_startup_trials=self.n_startup_trials,
                     seed=self.seed + len(self.end_order),
-                    constant_liar=True,
                 )
                 self._study = optuna.create_study(
-                    direction=self._direction(), sampler=sampler
+                    directions=self._directions(), sampler=sampler
                 )
         self._sync(optuna)
         return self._study
@@ -276,32 +294,31 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
                 continue
             self._told.add(trial_id)
             trial = self.trials[trial_id]
-            score = trial.score
-            ok = (
-                trial.status == keras_tuner.engine.trial.TrialStatus.COMPLETED
-                and score is not None
-                and math.isfinite(score)
-            )
+            values = self._values(trial)
             if trial_id in self._asked:
                 number = self._asked.pop(trial_id)
-                if ok:
-                    self._study.tell(number, float(score))
+                if values is not None:
+                    self._study.tell(number, values)
                 else:
                     self._study.tell(number, state=state.FAIL)
-            elif ok:
-                self._add_finished(optuna, dims, trial, float(score))
+            elif values is not None:
+                self._add_finished(optuna, dims, trial, values)
         # Retried trials keep their values; their asked Optuna trial stays
         # RUNNING (a constant lie) until keras-tuner ends them for good.
 
-    def _add_finished(self, optuna, dims, trial, score: float) -> None:
+    def _add_finished(self, optuna, dims, trial, values) -> None:
         params, distributions = {}, {}
         for name, value in trial.hyperparameters.values.items():
             if name in dims:
                 params[name] = dims[name].to_optuna(value)
                 distributions[name] = dims[name].distribution
+        many = isinstance(values, list)
         try:
             frozen = optuna.trial.create_trial(
-                params=params, distributions=distributions, value=score
+                params=params,
+                distributions=distributions,
+                value=None if many else values,
+                values=values if many else None,
             )
         except ValueError:
             return  # values outside today's space: nothing to learn from
@@ -323,11 +340,10 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
             A dictionary with keys "values" and "status" ("RUNNING", or
             "STOPPED" when the space is exhausted).
         """
-        optuna = _import_optuna()
         status = keras_tuner.engine.trial.TrialStatus
         study = self._get_study()
         dims = self._dimensions(optuna)
-        for _ in range(self._max_collisions + 1):
+        for _ in range(_compat.kt_max_collisions(self) + 1):
             asked = study.ask()
             hps = keras_tuner.HyperParameters()
             for hp in self.hyperparameters.space:
@@ -337,14 +353,14 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
                         hps.values[hp.name] = dims[hp.name].suggest(asked)
                     else:
                         hps.values[hp.name] = hp.value
-            if not self._duplicate(hps.values):
+            if not _compat.kt_duplicate(self, hps.values):
                 self._asked[trial_id] = asked.number
                 return {"status": status.RUNNING, "values": hps.values}
             # A repeat of a tried point teaches nothing: drop it.
             study.tell(asked.number, state=optuna.trial.TrialState.FAIL)
         # TPE keeps proposing tried points (a small discrete space): fall
         # back to keras-tuner's random sampling, which detects exhaustion.
-        values = self._random_values()
+        values = _compat.kt_random_values(self)
         if values is None:
             return {"status": status.STOPPED, "values": None}
         return {"status": status.RUNNING, "values": values}
@@ -354,7 +370,7 @@ class TPEOracle(ResumableOracleMixin, keras_tuner.Oracle):
         """Record a finished trial and tell its score to the study."""
         super().end_trial(trial)
         if self._study is not None:
-            self._sync(_import_optuna())
+            self._sync(optuna)
 
     def get_state(self) -> dict:
         state = super().get_state()

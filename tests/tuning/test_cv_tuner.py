@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-kt = pytest.importorskip("keras_tuner")
+import keras_tuner as kt
 
 from keras_training_kit.tuning import CrossValidationTuner, search  # noqa
 

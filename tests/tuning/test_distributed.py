@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-pytest.importorskip("keras_tuner")
-pytest.importorskip("optuna")
+import keras_tuner  # noqa: F401  (a declared dependency: missing fails)
+import optuna  # noqa: F401  (a declared dependency: missing fails)
 
 from keras_training_kit.tuning import cli  # noqa: E402
 from keras_training_kit.tuning.distributed import (  # noqa: E402
@@ -270,6 +270,103 @@ def test_killed_worker_loses_no_finished_trial(tmp_path, script):
     assert {e["who"] for e in events if e["event"] == "done"} == {
         "chief", "tuner1"
     }
+
+
+# `ktk.tuning.search` with learning-curve pruning, distributed: workers
+# report each epoch to the chief, whose oracle prunes. A callback logs each
+# training's start (with the trial's learning rate) and its epochs.
+PRUNE_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+    import keras
+    import keras_training_kit as ktk
+    from keras_training_kit.tuning.distributed import role
+
+    log, directory, prune = sys.argv[1:4]
+
+    def write(**event):
+        with open(log, "a") as f:
+            f.write(json.dumps({"who": role(), "pid": os.getpid(), **event}))
+            f.write("\\n")
+
+    def build(hp):
+        lr = hp.Choice("lr", [0.05, 0.04, 0.03, 1e-5, 2e-5, 3e-5, 0.02])
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(lr), "mse", run_eagerly=True)
+        return model
+
+    class Log(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            write(event="start", lr=float(self.model.optimizer.learning_rate))
+
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.2)
+
+    rng = np.random.RandomState(0)
+    x = rng.randn(160, 3).astype("float32")
+    y = x @ np.array([[1.0], [-1.0], [0.5]], "float32")
+    # 15 steps an epoch: a useful learning rate is far ahead after one.
+    result = ktk.tuning.search(
+        build, x, y, strategy="grid", max_trials=7, epochs=6,
+        validation_split=0.25, directory=directory, seed=1, verbose=0,
+        prune=prune, callbacks=[Log()], batch_size=8,
+    )
+    write(event="done", statuses={
+        str(t["hyperparameters"]["lr"]): t["status"] for t in result.trials
+    })
+    """
+)
+
+
+@pytest.mark.slow
+def test_distributed_pruning_survives_a_killed_worker(tmp_path):
+    script = tmp_path / "prune_search.py"
+    script.write_text(PRUNE_SCRIPT)
+    log, directory = str(tmp_path / "log.jsonl"), str(tmp_path / "runs")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keras_training_kit", "tune", "--workers",
+         "2", "--timeout", "240", str(script), log, directory, "asha"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        # Kill tuner0 in the middle of its third training.
+        def third_start():
+            mine = [e for e in _events(log)
+                    if e["who"] == "tuner0" and e["event"] == "start"]
+            return mine[2] if len(mine) >= 3 else None
+
+        victim = _wait(third_start, 180, proc)
+        finished_before = {
+            t for t, rec in _trial_files(directory, "grid").items()
+            if rec["status"] == "COMPLETED"
+        }
+        os.kill(victim["pid"], signal.SIGKILL)
+        output, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "worker tuner0 exited with code 137" in output, output[-3000:]
+    trials = _trial_files(directory, "grid")
+    assert len(trials) == 7
+    assert all(rec["status"] == "COMPLETED" for rec in trials.values())
+    assert finished_before <= set(trials)
+    done = [e for e in _events(log) if e["event"] == "done"]
+    chief = next(e for e in done if e["who"] == "chief")["statuses"]
+    assert len(chief) == 7
+    assert set(chief.values()) <= {"completed", "pruned"}, chief
+    # ASHA: the learning rates too small to learn stop at the first rung;
+    # the first, fast one is never pruned.
+    assert [chief[str(lr)] for lr in (1e-5, 2e-5, 3e-5)] == ["pruned"] * 3
+    assert chief["0.05"] == "completed"
+    # Each learning rate trained once, but the killed trial twice.
+    starts = [round(e["lr"], 7) for e in _events(log)
+              if e["event"] == "start"]
+    assert len(set(starts)) == 7
+    assert len(starts) == 8 and starts.count(round(victim["lr"], 7)) == 2
 
 
 def test_role_reads_keras_tuner_variables(monkeypatch):

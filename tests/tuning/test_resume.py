@@ -26,8 +26,9 @@ import keras
 import numpy as np
 import pytest
 
-pytest.importorskip("keras_tuner")
+import keras_tuner  # noqa: F401  (a declared dependency: missing fails)
 
+from keras_training_kit import _compat  # noqa: E402
 from keras_training_kit.tuning import SearchResult, search  # noqa: E402
 
 SCRIPT = textwrap.dedent(
@@ -113,16 +114,8 @@ def _trials(directory, strategy):
 
 
 def _strategies():
-    names = ["grid", "random", "bayesian", "hyperband"]
-    try:
-        import optuna  # noqa: F401
-
-        from keras_training_kit.tuning import tpe  # noqa: F401
-
-        names.append("tpe")
-    except ImportError:
-        pass
-    return names
+    # Optuna is a declared dependency: TPE is always in (missing fails).
+    return ["grid", "random", "bayesian", "hyperband", "tpe"]
 
 
 @pytest.mark.slow
@@ -207,7 +200,7 @@ class _Interrupt(keras.callbacks.Callback):
 
 def _interrupt_after_end_trial(monkeypatch):
     """Raise a "kill" right after `end_trial` saved the second trial."""
-    kt = pytest.importorskip("keras_tuner")
+    import keras_tuner as kt
     original = kt.Oracle.save
 
     def save(self):
@@ -311,7 +304,7 @@ def _drive(oracle, n, score=lambda values: values["lr"]):
 
 @pytest.mark.parametrize("fixed", [False, True])
 def test_grid_resume_keyerror_and_fix(fixed, tmp_path):
-    kt = pytest.importorskip("keras_tuner")
+    import keras_tuner as kt
     from keras_training_kit.tuning import ResumableGridSearchOracle
 
     cls = ResumableGridSearchOracle if fixed else kt.oracles.GridSearchOracle
@@ -321,7 +314,7 @@ def test_grid_resume_keyerror_and_fix(fixed, tmp_path):
         hp.Choice("lr", [0.01, 0.02, 0.03])
         hp.Choice("units", [2, 4])
         oracle = cls(objective="val_loss", max_trials=6, hyperparameters=hp)
-        oracle._set_project_dir(str(tmp_path), "grid")
+        _compat.kt_set_project_dir(oracle, str(tmp_path), "grid")
         oracle.verbose = 0
         return oracle
 
@@ -342,8 +335,8 @@ def test_grid_resume_keyerror_and_fix(fixed, tmp_path):
 
 
 def _oracle(strategy, fixed, tmp_path, max_trials):
-    kt = pytest.importorskip("keras_tuner")
-    from keras_training_kit.tuning._oracles import make_oracle
+    import keras_tuner as kt
+    from keras_training_kit.tuning._construct import make_oracle
 
     if fixed:
         oracle = make_oracle(strategy, "val_loss", max_trials, 1, 1)
@@ -355,7 +348,7 @@ def _oracle(strategy, fixed, tmp_path, max_trials):
     hp.Choice("lr", [0.01, 0.02, 0.03])
     hp.Choice("units", [2, 4])
     oracle.update_space(hp)
-    oracle._set_project_dir(str(tmp_path), strategy)
+    _compat.kt_set_project_dir(oracle, str(tmp_path), strategy)
     oracle.verbose = 0
     return oracle
 
@@ -374,7 +367,7 @@ def test_reload_retries_only_unfinished_trials(strategy, fixed, tmp_path):
     if not fixed:  # keras-tuner 1.4.8 re-runs the last finished trial
         assert rest[0] == ran[-1]
         return
-    assert resumed._retry_queue == [] and rest[0] not in ran
+    assert _compat.kt_retry_queue(resumed) == [] and rest[0] not in ran
     assert sorted(ran + rest) == ["0", "1", "2", "3"]  # each exactly once
 
 
@@ -389,7 +382,7 @@ def test_reload_after_trial_file_but_before_oracle_save(tmp_path):
     first._save_trial(first.trials[trial.trial_id])  # then killed
     resumed = _oracle("random", True, tmp_path, 3)
     resumed.reload()
-    assert resumed._retry_queue == []
+    assert _compat.kt_retry_queue(resumed) == []
     assert resumed.end_order == ran + [trial.trial_id]
     rest = _drive_ids(resumed, 10)
     assert rest == ["2"]

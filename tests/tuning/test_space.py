@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-kt = pytest.importorskip("keras_tuner")
+import keras_tuner as kt
 
 from keras_training_kit.tuning import (  # noqa: E402
     make_optimizer,

@@ -2,15 +2,15 @@
 
 import json
 import math
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-kt = pytest.importorskip("keras_tuner")
-pytest.importorskip("optuna")
+import keras_tuner as kt
+import optuna  # noqa: F401  (a declared dependency: missing fails)
 
+from keras_training_kit import _compat  # noqa: E402
 from keras_training_kit.tuning.tpe import TPEOracle  # noqa: E402
 
 OBJ = kt.Objective("score", "min")
@@ -29,7 +29,7 @@ def _f(values):
 
 
 def _run(oracle, directory, name, objective=_f, n=None):
-    oracle._set_project_dir(str(directory), name)
+    _compat.kt_set_project_dir(oracle, str(directory), name)
     oracle.verbose = 0
     scores = []
     for _ in range(n or oracle.max_trials):
@@ -167,16 +167,16 @@ def test_state_is_json_and_reload_resumes_without_rerunning(tmp_path):
     oracle = TPEOracle(OBJ, 12, seed=5, hyperparameters=_space())
     first = _run(oracle, tmp_path, "resume", n=7)
     state = json.loads(json.dumps(oracle.get_state()))
-    assert state["n_startup_trials"] == 5
+    assert state["n_startup_trials"] == 3  # a quarter of 12
     ids_before = set(oracle.trials)
 
     # A new process: same directory, fresh oracle, keras-tuner's reload.
     again = TPEOracle(
         OBJ, 12, seed=5, hyperparameters=_space(), n_startup_trials=9
     )
-    again._set_project_dir(str(tmp_path), "resume")
+    _compat.kt_set_project_dir(again, str(tmp_path), "resume")
     again.reload()
-    assert again.n_startup_trials == 5  # restored from the saved state
+    assert again.n_startup_trials == 3  # restored from the saved state
     assert set(again.trials) == ids_before
     assert sorted(t.score for t in again.trials.values()) == sorted(first)
 
@@ -199,7 +199,7 @@ def test_failed_and_nan_trials_do_not_break_the_search(tmp_path):
         OBJ, 10, seed=0, hyperparameters=_space(),
         max_consecutive_failed_trials=10,
     )
-    oracle._set_project_dir(str(tmp_path), "fail")
+    _compat.kt_set_project_dir(oracle, str(tmp_path), "fail")
     oracle.verbose = 0
     for i in range(10):
         trial = oracle.create_trial("tuner0")
@@ -233,10 +233,15 @@ def test_bad_arguments_raise_value_error(kwargs, name):
         TPEOracle(objective="val_loss", **kwargs)
 
 
-def test_missing_optuna_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "optuna", None)
-    with pytest.raises(ImportError, match=r"keras_training_kit\[optuna\]"):
-        TPEOracle(objective="val_loss")
+def test_startup_trials_scale_with_the_budget():
+    from keras_training_kit.tuning.tpe import startup_trials
+
+    # A quarter of the budget, at least 2, at most Optuna's 10.
+    assert [startup_trials(n) for n in (1, 8, 16, 40, 81, 400)] == [
+        2, 2, 4, 10, 10, 10
+    ]
+    assert TPEOracle("val_loss", max_trials=16).n_startup_trials == 4
+    assert TPEOracle("val_loss", n_startup_trials=0).n_startup_trials == 0
 
 
 def _build(hp):
