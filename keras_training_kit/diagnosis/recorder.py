@@ -207,13 +207,29 @@ class RunRecorder(keras.callbacks.Callback):
         return (keras.tree.map_structure(take, x),
                 None if y is None else keras.tree.map_structure(take, y))
 
+    def _preprocessed(self, x: Any) -> Any:
+        """The input as the first trainable layer sees it: through the
+        model's leading `Normalization`/`Rescaling` layers (the remedy for
+        unscaled inputs lives inside the model)."""
+        for layer in self.model.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if not isinstance(layer, (keras.layers.Normalization,
+                                      keras.layers.Rescaling)):
+                break
+            try:
+                x = keras.ops.convert_to_numpy(layer(x))
+            except Exception:  # noqa: BLE001 (then the raw input)
+                break
+        return x
+
     def _setup_from_sample(self, x: Any, y: Any) -> None:
         rec, model = self.record, self.model
         flat_x = keras.tree.flatten(x)
         if len(flat_x) == 1 and not any(
             isinstance(layer, keras.layers.Embedding) for layer in model.layers
         ):
-            rec.inputs = rules.input_statistics(flat_x[0])
+            rec.inputs = rules.input_statistics(self._preprocessed(flat_x[0]))
         scan = None
         if self._fit is not None and self.data is None:
             scan = _scan_inputs(self._fit.get("x"))

@@ -1,0 +1,276 @@
+"""How often `ktk.diagnosis.repair` repairs the diagnosis corpus's faulty runs.
+
+Over the held-out half of `benchmarks/diagnosis_corpus` (the calibration
+half is where the diagnosis' thresholds were set), each faulty setting is
+handed to `repair` as a user would: its `build_model`, its data, its fit
+arguments. A run counts as **repaired** when
+
+- `after` has no warning or error,
+- its validation objective (`val_loss`, measured by `model.evaluate`
+  without weight penalties) is better than `before`'s, and
+- where the healthy twin is trained on the same validation targets, the
+  objective is within 10% of the twin's (trained here with the same seed
+  and scored the same way): `after <= 1.1 * twin` (losses) .
+
+It also counts runs made worse (`after` worse than `before`: must be 0),
+and, over the held-out healthy settings, those that come back untouched
+(no kept change). Training seconds are wall-clock on whatever machine runs
+it (shared machines: say so next to the numbers).
+
+Goal: >= 90% of the faulty runs repaired, none worse, healthy untouched.
+
+    python benchmarks/repair.py [--split heldout] [--only CODE_OR_NAME]
+        [--limit N] [--healthy N] [--max-attempts 6] [--seed 0]
+        [--json out.json]
+
+Without the corpus package, four small faulty settings of this file's own
+(in the corpus' `Setting` shape) are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_training_kit as ktk  # noqa: E402
+
+WITHIN = 0.10  # of the healthy twin's objective
+
+
+def corpus():
+    try:
+        import diagnosis_corpus as dc
+    except ImportError:
+        return None
+    return dc
+
+
+def own_settings():
+    """Four small faulty settings and their twins, in the Setting shape."""
+    import dataclasses
+    from typing import Callable
+
+    from sklearn.datasets import load_breast_cancer, load_digits
+
+    @dataclasses.dataclass(frozen=True)
+    class Setting:
+        name: str
+        code: str
+        split: str
+        tags: tuple
+        make_data: Callable
+        build_model: Callable
+        fit_kwargs: dict
+        twin: str | None = None
+
+    def digits(seed, scaled=True):
+        x, y = load_digits(return_X_y=True)
+        x = x.astype("float32")
+        if scaled:
+            x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+        idx = np.random.default_rng(seed).permutation(len(x))
+        x, y = x[idx], y[idx].astype("int32")
+        return {"x": x[:1400], "y": y[:1400],
+                "validation_data": (x[1400:], y[1400:])}
+
+    def cancer(seed):
+        x, y = load_breast_cancer(return_X_y=True)
+        idx = np.random.default_rng(seed).permutation(len(x))
+        x, y = x[idx].astype("float32"), y[idx].astype("int32")
+        return {"x": x[:450], "y": y[:450],
+                "validation_data": (x[450:], y[450:])}
+
+    def mlp(inputs, classes, lr, opt="adam", **kw):
+        def build():
+            model = keras.Sequential([
+                keras.Input((inputs,)),
+                keras.layers.Dense(64, activation="relu", **kw),
+                keras.layers.Dense(classes, activation="softmax"),
+            ])
+            optimizer = (keras.optimizers.Adam(lr) if opt == "adam"
+                         else keras.optimizers.SGD(lr))
+            model.compile(optimizer, "sparse_categorical_crossentropy")
+            return model
+        return build
+
+    neg = keras.initializers.Constant(-10.0)
+    fit = {"epochs": 10, "batch_size": 32}
+    return [
+        Setting("healthy/digits", "healthy", "heldout", (), digits,
+                mlp(64, 10, 1e-3), fit),
+        Setting("healthy/cancer", "healthy", "heldout", (), cancer,
+                mlp(30, 2, 1e-3), fit),
+        Setting("lr_too_high/digits_adam", "lr_too_high", "heldout", (),
+                digits, mlp(64, 10, 0.3), fit, "healthy/digits"),
+        Setting("unscaled_inputs/cancer_raw", "unscaled_inputs", "heldout",
+                (), cancer, mlp(30, 2, 1e-3), fit, None),
+        Setting("dead_units/digits_neg_bias", "dead_units", "heldout", (),
+                digits, mlp(64, 10, 1e-3, bias_initializer=neg), fit,
+                "healthy/digits"),
+        Setting("diverged/digits_sgd", "diverged", "heldout", (), digits,
+                mlp(64, 10, 50.0, opt="sgd"), fit, "healthy/digits"),
+    ]
+
+
+def fresh_fit_kwargs(setting, data):
+    kw = dict(setting.fit_kwargs)
+    extra = kw.pop("callbacks", None)
+    if callable(extra):
+        kw["callbacks"] = list(extra())
+    elif extra:
+        kw["callbacks"] = list(extra)
+    for key, value in data.items():
+        if key not in ("x", "y", "validation_data"):
+            kw[key] = value
+    return kw
+
+
+def data_loss(model, xv, yv):
+    value = float(model.evaluate(xv, yv, verbose=0, return_dict=True,
+                                 batch_size=256)["loss"])
+    if model.losses:
+        value -= float(sum(float(keras.ops.convert_to_numpy(p))
+                           for p in model.losses))
+    return value
+
+
+def twin_score(setting, by_name, seed, faulty_data):
+    """The twin's val_loss, or None when it is not comparable."""
+    if setting.twin is None or setting.twin not in by_name:
+        return None, "no twin"
+    twin = by_name[setting.twin]
+    keras.utils.set_random_seed(seed)
+    data = twin.make_data(seed)
+    yv_t = np.asarray(data["validation_data"][1])
+    yv_f = np.asarray(faulty_data["validation_data"][1])
+    if yv_t.shape != yv_f.shape or not np.allclose(
+        yv_t, yv_f, equal_nan=True
+    ):
+        return None, "twin has other targets"
+    model = twin.build_model()
+    kw = fresh_fit_kwargs(twin, data)
+    model.fit(data["x"], data["y"], validation_data=data["validation_data"],
+              verbose=0, **kw)
+    return data_loss(model, *data["validation_data"][:2]), ""
+
+
+def repair_one(setting, seed, max_attempts):
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    data = setting.make_data(seed)
+    kw = fresh_fit_kwargs(setting, data)
+    epochs = kw.pop("epochs", 20)
+    start = time.perf_counter()
+    report = ktk.diagnosis.repair(
+        setting.build_model, data["x"], data["y"],
+        validation_data=data["validation_data"], epochs=epochs,
+        max_attempts=max_attempts, seed=seed, verbose=0, **kw,
+    )
+    return report, data, time.perf_counter() - start
+
+
+def fmt(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "nan" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--split", default="heldout")
+    parser.add_argument("--only", default=None)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--healthy", type=int, default=None,
+                        help="at most this many healthy settings")
+    parser.add_argument("--max-attempts", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    dc = corpus()
+    every = dc.settings() if dc is not None else own_settings()
+    by_name = {s.name: s for s in every}
+    chosen = [s for s in every if s.split == args.split]
+    if args.only:
+        chosen = [s for s in chosen if args.only in s.name]
+    faulty = [s for s in chosen if s.code != "healthy"][: args.limit]
+    healthy = [s for s in chosen if s.code == "healthy"][: args.healthy]
+    print(f"# repair benchmark: {len(faulty)} faulty, {len(healthy)} "
+          f"healthy settings ({args.split}; corpus: "
+          f"{'diagnosis_corpus' if dc else 'own fallback'}), backend "
+          f"{keras.backend.backend()}, max_attempts={args.max_attempts}")
+    rows = []
+    for s in faulty + healthy:
+        report, data, seconds = repair_one(s, args.seed, args.max_attempts)
+        twin, why = (None, "healthy") if s.code == "healthy" else (
+            twin_score(s, by_name, args.seed, data)
+        )
+        b, a = report.before.score, report.after.score
+        within = None if twin is None else bool(
+            math.isfinite(a) and a <= (1 + WITHIN) * twin
+        )
+        better = (not math.isfinite(b) and math.isfinite(a)) or a < b
+        worse = (math.isfinite(b) and not math.isfinite(a)) or a > b
+        row = {
+            "setting": s.name, "code": s.code,
+            "before": [f.code for f in report.before.problems],
+            "after": [f.code for f in report.after.problems],
+            "score_before": b, "score_after": a, "twin": twin,
+            "twin_note": why, "within_10pct": within,
+            "retrainings": sum(x["trained"] for x in report.attempts),
+            "kept": [x["remedy"] for x in report.kept],
+            "seconds": seconds, "worse": bool(worse),
+            "repaired": bool(not report.after.problems and better
+                             and within is not False),
+            "untouched": not report.kept,
+        }
+        rows.append(row)
+        print(f"{s.name}: before {row['before']} {fmt(b)} -> after "
+              f"{row['after']} {fmt(a)} (twin {fmt(twin)}), kept "
+              f"{row['kept']}, {row['retrainings']} retrainings, "
+              f"{seconds:.0f} s", flush=True)
+    print()
+    print("| setting | before | after | val_loss before -> after | twin "
+          "| kept | retrainings | s | repaired |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['setting']} | {', '.join(r['before']) or 'healthy'} | "
+              f"{', '.join(r['after']) or 'healthy'} | "
+              f"{fmt(r['score_before'])} -> {fmt(r['score_after'])} | "
+              f"{fmt(r['twin'])} | {', '.join(r['kept']) or '-'} | "
+              f"{r['retrainings']} | {r['seconds']:.0f} | "
+              f"{'yes' if r['repaired'] else 'no'} |")
+    fr = [r for r in rows if r["code"] != "healthy"]
+    hr = [r for r in rows if r["code"] == "healthy"]
+    print()
+    if fr:
+        n = sum(r["repaired"] for r in fr)
+        print(f"faulty repaired: {n}/{len(fr)} = {n / len(fr):.0%} "
+              f"(goal >= 90%); worse: {sum(r['worse'] for r in fr)} (goal 0)"
+              f"; retrainings median "
+              f"{np.median([r['retrainings'] for r in fr]):.0f}; seconds "
+              f"median {np.median([r['seconds'] for r in fr]):.0f}, total "
+              f"{sum(r['seconds'] for r in fr):.0f}")
+    if hr:
+        n = sum(r["untouched"] for r in hr)
+        print(f"healthy untouched: {n}/{len(hr)} (goal all); flagged by "
+              f"the diagnosis: {sum(bool(r['before']) for r in hr)}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(rows, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""The repair loop: diagnose, apply a remedy to a copy, retrain, verify."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from keras_training_kit.diagnosis.repair import _remedies, _surgery
+from keras_training_kit.diagnosis.repair._context import Context
+from keras_training_kit.diagnosis.repair._inputs import check_inputs, split
+from keras_training_kit.diagnosis.repair.report import RepairReport, Run
+
+# Remedies with a dose that can be applied again on top of themselves.
+_GRADED = ("lower_learning_rate", "raise_learning_rate", "larger_batch",
+           "more_epochs", "clip_gradients")
+_MAX_DOSES = 2
+
+
+def repair(
+    build_model: Callable[[], keras.Model],
+    x: Any,
+    y: Any,
+    validation_data: Any = None,
+    validation_split: float | None = None,
+    epochs: int = 20,
+    max_attempts: int = 6,
+    objective: str = "val_loss",
+    seed: int = 0,
+    verbose: int = 1,
+    **fit_kwargs: Any,
+) -> RepairReport:
+    """Diagnoses a training run, applies the course's remedies, verifies.
+
+    The course's cycle, automated: train, diagnose, change one thing, train
+    again, keep the change only if it helped.
+
+    1. `build_model()` (a fresh compiled Sequential or functional model) is
+       trained with `ktk.callbacks.TrainingDiagnosis`: `report.before`.
+    2. While a warning or error remains and `max_attempts` retrainings
+       allow, the next remedy of the root cause (`Finding.remedies`, in
+       order) is applied to a *rebuilt copy* (the user's function and
+       models are never modified), which is retrained from the same seed
+       and, where the remedy leaves a layer unchanged, the same initial
+       weights, and diagnosed again.
+    3. The change is kept only if the targeted finding is gone **and**
+       the objective beats the run-to-run noise: the original is trained
+       once more with `seed + 1` (`report.noise` is the difference), and
+       the remedied copy must beat the best of the current recipe's two
+       runs under both seeds (it is trained with `seed + 1` too once it
+       passes under `seed`). Otherwise it is rolled back and the next
+       remedy is tried; a graded remedy that helped without removing its
+       finding (a learning rate still too high) is applied once more on
+       top of itself. Kept changes compose (standardized inputs, then a
+       lower learning rate, ...).
+    4. It stops when the run is healthy or after `max_attempts`
+       retrainings with a remedy.
+
+    ```
+    keep(change) = finding gone and
+                   max(score_seed, score_seed+1) better than
+                   min(current_seed, current_seed+1)
+    ```
+
+    The objective is measured by `model.evaluate` on the validation data
+    after training (the model that `report.model` holds; with early
+    stopping, the restored best epoch), without weight penalties, so
+    that adding L2 does not count against itself.
+
+    Remedies that need a new architecture (batch normalization, other
+    activations, a wider model, dropout, L2, a prepended `Normalization`)
+    rebuild Sequential and functional models from their configs; for a
+    subclassed model they are reported ("cannot rebuild a subclassed
+    model: apply by hand: ...") and the optimizer, fit and data remedies
+    still apply.
+
+    Args:
+        build_model: a function returning a fresh compiled Sequential or
+            functional `keras.Model`.
+        x: training inputs (an array).
+        y: training targets (an array).
+        validation_data: `(x_val, y_val)` or with sample weights. Defaults
+            to `None`: then `validation_split` is required.
+        validation_split: a fraction in (0, 1): the last rows of `x`, `y`,
+            as Keras takes them. Defaults to `None`.
+        epochs: epochs per training run, an integer >= 1. Defaults to `20`.
+        max_attempts: the most retrainings with a remedy, an integer
+            >= 1. Defaults to `6`.
+        objective: the quantity to improve, `"val_<metric>"` (minimized
+            for losses and errors, maximized for accuracy, AUC, ...).
+            Defaults to `"val_loss"`.
+        seed: the seed of every run (the noise run uses `seed + 1`), an
+            integer >= 0. Defaults to `0`.
+        verbose: 0 silent, 1 one line per attempt, 2 also each run's
+            diagnosis. Defaults to `1`.
+        **fit_kwargs: more `model.fit` arguments (`batch_size`,
+            `callbacks`, `class_weight`, `sample_weight`, `shuffle`, ...).
+
+    Returns:
+        A `RepairReport`.
+
+    Raises:
+        ValueError: before any training, when `build_model` does not
+            return a compiled model, `max_attempts < 1`, or neither
+            `validation_data` nor `validation_split` is given.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+    >>> y = (x[:, 0] > 0).astype("int32")
+    >>> def build_model():
+    ...     model = keras.Sequential([keras.Input((4,)),
+    ...                               keras.layers.Dense(2, "softmax")])
+    ...     model.compile("adam", "sparse_categorical_crossentropy")
+    ...     return model
+    >>> report = repair(build_model, x, y, validation_split=0.25, epochs=2,
+    ...                 max_attempts=1, verbose=0)
+    >>> sum(a["trained"] for a in report.attempts) <= 1
+    True
+    """
+    check_inputs(build_model, x, y, validation_data, validation_split,
+                 epochs, max_attempts, objective, seed, verbose, fit_kwargs)
+    x, y = np.asarray(x), np.asarray(y)
+    sample_weight = fit_kwargs.pop("sample_weight", None)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight)
+    keras.utils.set_random_seed(seed)
+    template = build_model()
+    if not isinstance(template, keras.Model):
+        raise ValueError(
+            "Argument `build_model` must return a keras.Model. "
+            f"Received: build_model() -> {type(template).__name__}"
+        )
+    if not getattr(template, "compiled", False) or template.optimizer is None:
+        raise ValueError(
+            "Argument `build_model` must return a compiled model (call "
+            "`model.compile(optimizer, loss, metrics)` inside it). "
+            f"Received: an uncompiled {type(template).__name__}"
+        )
+    if not template.built:
+        template = _built_copy(template, x)
+    x, y, sample_weight, val = split(
+        x, y, sample_weight, validation_data, validation_split
+    )
+    ctx = Context(build_model, template, x, y, val, sample_weight, epochs,
+                   objective, seed, fit_kwargs)
+    return _run_loop(ctx, max_attempts, verbose)
+
+
+def _built_copy(template, x):
+    if not _surgery.is_rebuildable(template):
+        template(x[:1])  # a subclassed model builds on its first call
+        return template
+    copy = keras.models.clone_model(template)
+    copy.build((None, *x.shape[1:]))
+    _surgery.compile_like(copy, template, _remedies.Recipe())
+    return copy
+
+
+def _say(verbose: int, text: str) -> None:
+    if verbose:
+        print(text, flush=True)
+
+
+def _run_loop(ctx: Context, max_attempts: int, verbose: int):
+    recipe = _remedies.Recipe()
+    before = ctx.train(recipe)
+    _say(verbose, f"repair: before: {before.describe(ctx.objective)}")
+    if verbose >= 2:
+        print(before.text)
+    current, attempts, noise, trained = before, [], None, 0
+    noise_seconds = 0.0
+    pair: tuple = ()  # the current recipe's scores under both seeds
+    tried: set = set()
+    while current.problems and trained < max_attempts:
+        if noise is None:  # run-to-run noise of the original, once
+            second = ctx.train(recipe, seed=ctx.seed + 1)
+            pair = (before.score, second.score)
+            noise_seconds = second.seconds
+            noise = abs(pair[0] - pair[1]) if all(
+                math.isfinite(p) for p in pair
+            ) else 0.0
+            _say(verbose, f"repair: run-to-run noise of {ctx.objective}: "
+                          f"{noise:.4g} (seeds {ctx.seed}, {ctx.seed + 1})")
+        step = _next_remedy(current, tried)
+        if step is None:
+            break
+        finding, remedy = step
+        tried.add(remedy.name)
+        record = _record(remedy, finding)
+        start = time.perf_counter()
+        try:
+            candidate, chosen = _remedies.apply(remedy, recipe, ctx)
+        except _surgery.Unapplicable as e:
+            record["note"] = str(e)
+            attempts.append(record)
+            _say(verbose, f"repair: {remedy.name} for {finding.code}: "
+                          f"not applied ({e})")
+            continue
+        for dose in range(_MAX_DOSES + 1):
+            record["params"] = chosen
+            run = ctx.train(candidate)
+            trained += 1
+            gone = finding.code not in run.codes
+            best_now = min(ctx.badness(p) for p in pair)
+            better = ctx.badness(run.score) < best_now
+            both = better
+            if gone and better:  # the same test under the second seed
+                other = ctx.train(candidate, seed=ctx.seed + 1).score
+                both = ctx.badness(other) < best_now
+                record["score_seed2"] = other
+            kept = gone and both
+            record.update(
+                findings=run.findings, score=run.score, kept=kept,
+                trained=True, seconds=time.perf_counter() - start, run=run,
+                note=_why(gone, better, both, finding.code),
+            )
+            attempts.append(record)
+            _say(verbose, f"repair: {remedy.name} {_short(chosen)} for "
+                          f"{finding.code}: {run.describe(ctx.objective)}: "
+                          f"{'kept' if kept else 'rolled back'}")
+            if verbose >= 2:
+                print(run.text)
+            # Better, but the finding is still there: a stronger dose of
+            # a graded remedy (a learning rate lower again, a larger
+            # batch), from that candidate, while attempts allow.
+            if kept or not (better and not gone) or (
+                remedy.name not in _GRADED or trained >= max_attempts
+                or dose == _MAX_DOSES
+            ):
+                break
+            try:
+                candidate, chosen = _remedies.apply(remedy, candidate, ctx)
+            except _surgery.Unapplicable:
+                break
+            record, start = _record(remedy, finding), time.perf_counter()
+        if kept:
+            current, recipe = run, candidate
+            pair = (run.score, record["score_seed2"])
+            tried = set()
+    report = RepairReport(before, current, attempts, ctx.objective,
+                          ctx.mode, noise, noise_seconds)
+    _say(verbose, report.summary())
+    return report
+
+
+def _record(remedy, finding) -> dict:
+    return {"remedy": remedy.name, "params": dict(remedy.params),
+            "target": finding.code, "findings": None, "score": None,
+            "kept": False, "trained": False, "seconds": 0.0, "note": ""}
+
+
+def _next_remedy(run: Run, tried: set):
+    for finding in run.problems:  # the root cause first
+        for remedy in finding.remedies:
+            if remedy.name not in tried:
+                return finding, remedy
+    return None
+
+
+def _short(params: dict) -> str:
+    return ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in params.items() if k != "how"
+    )
+
+
+def _why(gone: bool, better: bool, both: bool, code: str) -> str:
+    if gone and both:
+        return (f"{code} gone; the objective beats the best of the previous "
+                "runs under both seeds")
+    parts = []
+    if not gone:
+        parts.append(f"{code} still found")
+    if not better:
+        parts.append("the objective is not better than the previous runs'")
+    elif not both:
+        parts.append("better under one seed only (within the noise)")
+    return "; ".join(parts)

@@ -1,0 +1,306 @@
+"""Model surgery: rebuild a Sequential or functional model with changes.
+
+Every repair run trains a *rebuilt copy* of the user's model, never the
+model itself: the layers are re-created from their configs
+(`keras.models.clone_model` with a `clone_function`, plus a
+`call_function` that inserts layers for functional models), changed as
+the `Recipe` says, the initial weights copied from the template where the
+layer is unchanged, and the copy recompiled from the template's compile
+config with the changed optimizer config.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import keras
+import numpy as np
+
+_SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
+_RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "gelu", "silu", "relu6")
+
+
+class Unapplicable(Exception):
+    """A remedy that cannot be applied to this model; the text says why."""
+
+
+def is_rebuildable(model: keras.Model) -> bool:
+    """Sequential and functional models can be rebuilt from their configs."""
+    if isinstance(model, keras.Sequential):
+        return True
+    return any(c.__name__ == "Functional" for c in type(model).__mro__)
+
+
+def walk(model: keras.layers.Layer):
+    """Every layer of a model, nested models' layers included."""
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from walk(layer)
+
+
+def initial_weights(model: keras.Model) -> dict[str, list]:
+    """The weights of each named layer, to start every rebuilt copy from."""
+    return {layer.name: layer.get_weights() for layer in walk(model)}
+
+
+def activation_name(value: Any) -> str:
+    """The name of an activation as stored in a layer config."""
+    if value is None:
+        return "linear"
+    if isinstance(value, dict):
+        value = value.get("config", value.get("registered_name", ""))
+    if callable(value):
+        value = getattr(value, "__name__", "")
+    return str(value).rsplit(">", 1)[-1].lower()
+
+
+def output_layer_names(model: keras.Model) -> set[str]:
+    """Names of the layers that produce the model's outputs."""
+    if isinstance(model, keras.Sequential):
+        names, layers = set(), list(model.layers)
+        for layer in reversed(layers):
+            names.add(layer.name)
+            if layer.weights:  # stop at the last layer with weights
+                break
+        return names
+    return set(layer_refs(model.get_config(), "output_layers"))
+
+
+def layer_refs(config: dict, key: str) -> list[str]:
+    """Layer names of a functional config's `input_layers`/`output_layers`."""
+    refs = config.get(key, [])
+    if refs and isinstance(refs[0], str):  # a single [name, node, index]
+        refs = [refs]
+    return [r[0] for r in refs]
+
+
+def has_units(config: dict) -> bool:
+    return "units" in config or "filters" in config
+
+
+def _scale_regularizer(reg: Any, factor: float) -> tuple[Any, bool]:
+    if not isinstance(reg, dict):
+        return reg, False
+    reg = copy.deepcopy(reg)
+    inner = reg.get("config", {})
+    changed = False
+    for key in ("l1", "l2"):
+        if isinstance(inner.get(key), (int, float)) and inner[key] > 0:
+            inner[key] = float(inner[key]) * factor
+            changed = True
+    return reg, changed
+
+
+class _Transformer:
+    """Turns one layer into the chain of layers that replaces it."""
+
+    def __init__(self, recipe: Any, outputs: set[str], output_fix: dict):
+        self.recipe = recipe
+        self.outputs = outputs
+        self.output_fix = output_fix
+        self.changed: set[str] = set()  # layers whose init was redrawn
+        self.regularization_scaled = 0
+
+    def __call__(self, layer: keras.layers.Layer) -> list:
+        if isinstance(layer, keras.Model):
+            return [layer.__class__.from_config(layer.get_config())]
+        r = self.recipe
+        config = layer.get_config()
+        cls = layer.__class__
+        name = layer.name
+        if name in self.outputs:
+            if self.output_fix and has_units(config):
+                config.update(self.output_fix)
+            if r.initializer and "kernel_initializer" in config:
+                config["kernel_initializer"] = "glorot_uniform"
+                if r.initializer == "reinitialize" and "bias_initializer" in (
+                    config
+                ):
+                    config["bias_initializer"] = "zeros"
+                self.changed.add(name)
+            return [cls.from_config(config)]
+        if r.reg_factor != 1.0:
+            self._less_regularization(config)
+        units = has_units(config)
+        if units and r.width != 1:
+            key = "units" if "units" in config else "filters"
+            config[key] = int(config[key]) * int(r.width)
+        nonlinearity = None  # a layer applied after this one
+        act = activation_name(config.get("activation"))
+        if isinstance(layer, keras.layers.ReLU) and r.leaky_alpha:
+            act, cls = "relu", keras.layers.Activation
+            config = {"name": name, "activation": "relu"}
+        if r.relu and act in _SATURATING:
+            act = "relu"
+        if r.leaky_alpha is not None and act == "relu":
+            act = "leaky_relu"
+        if "activation" in config:
+            if act == "leaky_relu":
+                nonlinearity = keras.layers.LeakyReLU(
+                    negative_slope=r.leaky_alpha, name=f"{name}_leaky_relu"
+                )
+                config["activation"] = "linear"
+            elif act != activation_name(config.get("activation")):
+                config["activation"] = act
+        if r.initializer and "kernel_initializer" in config:
+            config["kernel_initializer"] = (
+                "he_normal" if act in _RELU_FAMILY else "glorot_uniform"
+            )
+            if r.initializer == "reinitialize" and "bias_initializer" in config:
+                config["bias_initializer"] = "zeros"
+            self.changed.add(name)
+        chain = []
+        if r.batch_norm and units:
+            if nonlinearity is None and act != "linear":
+                nonlinearity = keras.layers.Activation(
+                    config["activation"], name=f"{name}_activation"
+                )
+            config["activation"] = "linear"
+            chain.append(
+                keras.layers.BatchNormalization(name=f"{name}_batch_norm")
+            )
+        if nonlinearity is not None:
+            chain.append(nonlinearity)
+        if r.dropout and units:
+            from keras_training_kit.layers import Dropout
+
+            chain.append(Dropout(r.dropout, name=f"{name}_dropout"))
+        return [cls.from_config(config), *chain]
+
+    def _less_regularization(self, config: dict) -> None:
+        factor = self.recipe.reg_factor
+        for key in ("kernel_regularizer", "bias_regularizer",
+                    "activity_regularizer"):
+            if key in config:
+                config[key], changed = _scale_regularizer(config[key], factor)
+                self.regularization_scaled += changed
+        if "rate" in config and isinstance(config["rate"], (int, float)):
+            if config["rate"] > 0:
+                config["rate"] = float(config["rate"]) * factor
+                self.regularization_scaled += 1
+
+
+def rebuild(
+    template: keras.Model,
+    recipe: Any,
+    normalizer: keras.layers.Layer | None = None,
+    output_fix: dict | None = None,
+) -> tuple[keras.Model, _Transformer]:
+    """A new, uncompiled model: `template` changed as `recipe` says."""
+    outputs = output_layer_names(template)
+    transform = _Transformer(recipe, outputs, output_fix or {})
+    if isinstance(template, keras.Sequential):
+        spec = template.inputs[0]
+        inp = keras.Input(batch_shape=tuple(spec.shape), dtype=spec.dtype)
+        layers = [new for layer in template.layers for new in transform(layer)]
+        if normalizer is not None:
+            layers = [normalizer, *layers]
+        model = keras.Sequential([inp, *layers], name=template.name)
+        return model, transform
+    extras: dict[int, list] = {}
+    normalized: dict[int, Any] = {}
+
+    def clone_function(layer):
+        chain = transform(layer)
+        extras[id(chain[0])] = chain[1:]
+        return chain[0]
+
+    def call_function(layer, *args, **kwargs):
+        if normalizer is not None and args:
+            first = args[0]
+            if id(first) in inputs_ids:
+                if id(first) not in normalized:
+                    normalized[id(first)] = normalizer(first)
+                args = (normalized[id(first)], *args[1:])
+        out = layer(*args, **kwargs)
+        for extra in extras.get(id(layer), ()):
+            out = extra(out)
+        return out
+
+    names = layer_refs(template.get_config(), "input_layers")
+    if len(names) != len(template.inputs):
+        names = [None] * len(template.inputs)
+    new_inputs = [
+        keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=n)
+        for t, n in zip(template.inputs, names)
+    ]
+    inputs_ids = {id(t) for t in new_inputs}
+    structure = new_inputs
+    if len(new_inputs) == 1 and not isinstance(
+        template.input, (list, tuple, dict)
+    ):
+        structure = new_inputs[0]
+    model = keras.models.clone_model(
+        template,
+        input_tensors=structure,
+        clone_function=clone_function,
+        call_function=call_function,
+    )
+    return model, transform
+
+
+def transfer_weights(
+    model: keras.Model, weights: dict[str, list], skip: set[str]
+) -> int:
+    """Copies the template's initial weights into unchanged layers."""
+    copied = 0
+    for layer in walk(model):
+        saved = weights.get(layer.name)
+        if saved is None or layer.name in skip or not saved:
+            continue
+        current = layer.get_weights()
+        if len(current) == len(saved) and all(
+            np.shape(a) == np.shape(b) for a, b in zip(current, saved)
+        ):
+            layer.set_weights(saved)
+            copied += 1
+    return copied
+
+
+def optimizer_config(template: keras.Model, recipe: Any) -> dict:
+    """The template's optimizer config with the recipe's changes."""
+    config = keras.optimizers.serialize(template.optimizer)
+    inner = config["config"]
+    if recipe.learning_rate is not None:
+        inner["learning_rate"] = float(recipe.learning_rate)
+    if recipe.clipnorm is not None:
+        inner["clipnorm"] = None
+        inner["clipvalue"] = None
+        inner["global_clipnorm"] = float(recipe.clipnorm)
+    if recipe.reg_factor != 1.0 and inner.get("weight_decay"):
+        inner["weight_decay"] = float(inner["weight_decay"]) * (
+            recipe.reg_factor
+        )
+    return config
+
+
+def compile_like(model: keras.Model, template: keras.Model, recipe: Any):
+    """Compiles `model` with the template's loss, metrics and settings."""
+    optimizer = keras.optimizers.deserialize(optimizer_config(template, recipe))
+    config = template.get_compile_config() or {}
+    try:
+        config = keras.saving.deserialize_keras_object(config)
+    except Exception:  # noqa: BLE001 (an unserializable loss: keep the object)
+        config = {"loss": template.loss}
+    config = dict(config or {})
+    config["optimizer"] = optimizer
+    if not config.get("loss"):
+        config["loss"] = template.loss
+    model.compile(**config)
+    return model
+
+
+def current_learning_rate(template: keras.Model, recipe: Any) -> float:
+    """The learning rate the recipe trains with (a number)."""
+    if recipe.learning_rate is not None:
+        return float(recipe.learning_rate)
+    inner = keras.optimizers.serialize(template.optimizer)["config"]
+    lr = inner.get("learning_rate")
+    if not isinstance(lr, (int, float)):
+        raise Unapplicable(
+            "the learning rate is a schedule, not a number: scale the "
+            "schedule by hand"
+        )
+    return float(lr)

@@ -1,0 +1,301 @@
+"""`ktk.diagnosis.repair`: the loop, the report, and what it must never do."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_training_kit as ktk
+from keras_training_kit.diagnosis.finding import Remedy
+from keras_training_kit.diagnosis.repair import _remedies
+from keras_training_kit.diagnosis.repair._context import (
+    Context,
+    objective_mode,
+)
+from keras_training_kit.diagnosis.repair._surgery import Unapplicable
+
+L = keras.layers
+SCE = "sparse_categorical_crossentropy"
+
+
+def make_builder(lr, made=None):
+    def build_model():
+        model = keras.Sequential([
+            keras.Input((64,)),
+            L.Dense(64, activation="relu"),
+            L.Dense(10, activation="softmax"),
+        ])
+        model.compile(keras.optimizers.Adam(lr), SCE, metrics=["accuracy"])
+        if made is not None:
+            made.append((model, [w.copy() for w in model.get_weights()]))
+        return model
+
+    return build_model
+
+
+@pytest.fixture(scope="module")
+def lr_repair(digits):
+    (x, y), (xv, yv) = digits
+    made = []
+    keras.utils.set_random_seed(0)
+    report = ktk.diagnosis.repair(
+        make_builder(0.3, made), x[:600], y[:600],
+        validation_data=(xv[:200], yv[:200]), epochs=6, max_attempts=3,
+        verbose=0,
+    )
+    return report, made, (xv[:200], yv[:200])
+
+
+def test_a_too_high_learning_rate_is_repaired(lr_repair):
+    report, _, (xv, yv) = lr_repair
+    assert "lr_too_high" in [f.code for f in report.before.problems]
+    assert report.repaired
+    kept = report.kept
+    assert kept and kept[-1]["remedy"] == "lower_learning_rate"
+    assert not report.after.problems
+    # Independent: the returned model, evaluated here, has the reported
+    # score, and its learning rate is the one the attempt chose.
+    loss = report.model.evaluate(xv, yv, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(report.after.score, rel=1e-5)
+    assert loss < report.before.score
+    lr = float(report.model.optimizer.learning_rate)
+    assert lr == pytest.approx(kept[-1]["params"]["learning_rate"], rel=1e-6)
+    assert lr < 0.3
+    assert report.noise is not None and report.noise >= 0
+    for a in report.attempts:
+        assert set(a) >= {"remedy", "params", "findings", "score", "kept"}
+
+
+def test_the_users_function_and_models_are_unchanged(lr_repair):
+    report, made, _ = lr_repair
+    assert len(made) == 1  # the template, built once, never trained
+    model, weights = made[0]
+    assert report.model is not model
+    assert all(r is not model for r in (report.before.model,
+                                         report.after.model))
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.3)
+    assert int(model.optimizer.iterations) == 0
+    for w, saved in zip(model.get_weights(), weights):
+        np.testing.assert_array_equal(w, saved)
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "Dense", "Dense"
+    ]
+
+
+def test_report_text_html_and_keras_round_trip(lr_repair, tmp_path):
+    report, _, (xv, _) = lr_repair
+    text = report.report()
+    assert "Attempt 1: lower_learning_rate" in text
+    assert "Changes kept: lower_learning_rate" in text
+    page = report.to_html(tmp_path / "repair.html")
+    html = open(page, encoding="utf-8").read()
+    assert html.count("data:image/png;base64,") == 1
+    assert "http://" not in html and "https://" not in html
+    assert "lower_learning_rate" in html and "kept" in html
+    path = str(tmp_path / "repaired.keras")
+    report.model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(xv, verbose=0),
+                               report.model.predict(xv, verbose=0),
+                               atol=1e-6)
+
+
+def test_a_healthy_run_comes_back_untouched(digits):
+    (x, y), val = digits
+    report = ktk.diagnosis.repair(make_builder(1e-3), x, y,
+                                  validation_data=val, epochs=12, verbose=0)
+    assert report.before.problems == []
+    assert report.attempts == [] and report.kept == []
+    assert report.after is report.before
+    assert report.noise is None
+    assert not report.repaired
+    assert "healthy already" in report.summary()
+
+
+def test_remedies_compose(digits):
+    (x, y), val = digits
+    from sklearn.datasets import load_breast_cancer
+
+    xb, yb = load_breast_cancer(return_X_y=True)
+    xb = xb.astype("float32")
+
+    def build():
+        model = keras.Sequential([keras.Input((30,)),
+                                  L.Dense(8, activation="relu"),
+                                  L.Dense(2, activation="softmax")])
+        model.compile(keras.optimizers.SGD(0.5), SCE)
+        return model
+
+    ctx = Context(build, build(), xb, yb, (xb, yb, None), None, 2,
+                  "val_loss", 0, {})
+    recipe, _ = _remedies.apply(Remedy("standardize_inputs"),
+                                _remedies.Recipe(), ctx)
+    recipe, _ = _remedies.apply(Remedy("clip_gradients", {"clipnorm": 1.0}),
+                                recipe, ctx)
+    recipe, _ = _remedies.apply(Remedy("batch_normalization"), recipe, ctx)
+    model = ctx.model(recipe, 0)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Normalization", "Dense", "BatchNormalization",
+                     "Activation", "Dense"]
+    assert model.optimizer.global_clipnorm == 1.0
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.5)
+    assert [name for name, _ in recipe.applied] == [
+        "standardize_inputs", "clip_gradients", "batch_normalization"
+    ]
+
+
+def test_functional_models_are_rebuilt_with_the_same_initial_weights():
+    def build():
+        inp = keras.Input((5,), name="features")
+        h = L.Dense(8, activation="sigmoid", name="hidden")(inp)
+        out = L.Dense(1, name="out")(h)
+        model = keras.Model(inp, out)
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        return model
+
+    x = np.random.default_rng(0).normal(size=(64, 5)).astype("float32")
+    y = x.sum(1).astype("float32")
+    ctx = Context(build, build(), x, y, (x, y, None), None, 1,
+                  "val_loss", 0, {})
+    recipe, _ = _remedies.apply(Remedy("batch_normalization"),
+                                _remedies.Recipe(), ctx)
+    model = ctx.model(recipe, 0)
+    names = [layer.name for layer in model.layers]
+    assert names == ["features", "hidden", "hidden_batch_norm",
+                     "hidden_activation", "out"]
+    for name in ("hidden", "out"):
+        for a, b in zip(model.get_layer(name).get_weights(),
+                        ctx.template.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+class Subclassed(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = L.Dense(32, activation="relu")
+        self.out = L.Dense(10, activation="softmax")
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+
+def build_subclassed(lr=0.3):
+    model = Subclassed()
+    model.compile(keras.optimizers.Adam(lr), SCE)
+    model(np.zeros((1, 64), "float32"))
+    return model
+
+
+def test_a_subclassed_model_is_reported_never_a_crash(digits):
+    (x, y), (xv, yv) = digits
+    ctx = Context(build_subclassed, build_subclassed(), x, y,
+                  (xv, yv, None), None, 1, "val_loss", 0, {})
+    for name in ("batch_normalization", "dropout", "standardize_inputs"):
+        with pytest.raises(Unapplicable,
+                           match="cannot rebuild a subclassed model: apply "
+                                 "by hand"):
+            _remedies.apply(Remedy(name), _remedies.Recipe(), ctx)
+    report = ktk.diagnosis.repair(build_subclassed, x[:400], y[:400],
+                                  validation_data=(xv[:200], yv[:200]),
+                                  epochs=4, max_attempts=1, verbose=0)
+    assert report.before.problems
+    assert sum(a["trained"] for a in report.attempts) == 1
+    assert report.after.score <= report.before.score
+
+
+def test_bad_input_fails_before_any_training(digits):
+    (x, y), val = digits
+    calls = []
+
+    def counting():
+        calls.append(1)
+        return make_builder(1e-3)()
+
+    def uncompiled():
+        return keras.Sequential([keras.Input((64,)), L.Dense(10)])
+
+    repair = ktk.diagnosis.repair
+    with pytest.raises(ValueError, match="`max_attempts` must be an integer"):
+        repair(counting, x, y, validation_data=val, max_attempts=0)
+    with pytest.raises(ValueError, match="`validation_data` or "
+                                         "`validation_split` is required"):
+        repair(counting, x, y)
+    with pytest.raises(ValueError, match="`validation_split`"):
+        repair(counting, x, y, validation_split=1.5)
+    with pytest.raises(ValueError, match="`build_model` must be a function"):
+        repair("model", x, y, validation_data=val)
+    with pytest.raises(ValueError, match="`epochs`"):
+        repair(counting, x, y, validation_data=val, epochs=0)
+    assert calls == []  # rejected before even building the model
+    with pytest.raises(ValueError, match="must return a compiled model"):
+        repair(uncompiled, x, y, validation_data=val)
+    with pytest.raises(ValueError, match="must return a keras.Model"):
+        repair(lambda: "not a model", x, y, validation_data=val)
+
+
+def test_objective_direction():
+    assert objective_mode("val_loss") == "min"
+    assert objective_mode("val_mean_absolute_error") == "min"
+    assert objective_mode("val_accuracy") == "max"
+    assert objective_mode("val_auc") == "max"
+
+
+_BACKEND_SCRIPT = textwrap.dedent("""
+    import keras, numpy as np
+    import keras_training_kit as ktk
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x, y = x.astype("float32"), y.astype("int32")
+
+    def build():
+        model = keras.Sequential([keras.Input((30,)),
+                                  keras.layers.Dense(16, activation="relu"),
+                                  keras.layers.Dense(2, activation="softmax")])
+        model.compile(keras.optimizers.Adam(1e-3),
+                      "sparse_categorical_crossentropy")
+        return model
+
+    report = ktk.diagnosis.repair(build, x[:400], y[:400],
+                                  validation_data=(x[400:], y[400:]),
+                                  epochs=4, max_attempts=2, verbose=0)
+    assert "unscaled_inputs" in [f.code for f in report.before.problems]
+    first = report.attempts[0]
+    assert first["remedy"] == "standardize_inputs" and first["kept"], first
+    assert report.after.score < report.before.score
+    report.model.save("m.keras")
+    loaded = keras.saving.load_model("m.keras", safe_mode=True)
+    assert type(loaded.layers[0]).__name__ == "Normalization"
+    np.testing.assert_allclose(loaded.predict(x[400:], verbose=0),
+                               report.model.predict(x[400:], verbose=0),
+                               atol=1e-5)
+    print("OK", keras.backend.backend())
+""")
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_core_loop_on_other_backends(backend, tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", _BACKEND_SCRIPT], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"OK {backend}" in done.stdout
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    from keras_training_kit.diagnosis.repair import _loop
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(_loop.repair, "repair",
+                            globs={"keras": keras, "repair": _loop.repair}):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries >= 5
