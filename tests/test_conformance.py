@@ -17,7 +17,11 @@ touching this file. An entry opts out of a test by naming it in
 - callbacks: a `fit` with the callback;
 - `tf.distribute.MirroredStrategy` on two logical CPUs, in one subprocess
   (`tests/_distribute_probe.py`) started at the beginning of this module
-  and read at its end.
+  and read at its end: TensorFlow only (that test exists only when the
+  backend is TensorFlow).
+
+Backend-agnostic otherwise: `tests/backends/test_backend_matrix.py` runs
+this module under `KERAS_BACKEND=jax` and `KERAS_BACKEND=torch` as well.
 """
 
 from __future__ import annotations
@@ -260,7 +264,10 @@ def _run(optimizer, steps, w0=W0, b0=B_0):
     b = keras.Variable(b0, name="b")
     snapshots = []
     for gw, gb in steps:
-        optimizer.apply_gradients([(np.asarray(gw), w), (np.asarray(gb), b)])
+        optimizer.apply_gradients(
+            [(keras.ops.convert_to_tensor(gw), w),
+             (keras.ops.convert_to_tensor(gb), b)]
+        )
         snapshots.append((np.asarray(w), np.asarray(b)))
     return snapshots
 
@@ -342,7 +349,10 @@ def _check_option(entry, option, plain):
         w = keras.Variable(W0, name="w")
         b = keras.Variable(B_0, name="b")
         for gw, gb in STEPS:
-            optimizer.apply_gradients([(gw, w), (gb, b)])
+            optimizer.apply_gradients(
+                [(keras.ops.convert_to_tensor(gw), w),
+                 (keras.ops.convert_to_tensor(gb), b)]
+            )
         _assert_same((w, b), plain[-1])  # EMA leaves training alone
         average = list(plain[0])  # the first step copies the weights
         for point in plain[1:]:
@@ -584,14 +594,16 @@ def probe_results(state):
     return json.loads(state["file"].read_text())
 
 
-@pytest.mark.parametrize(
-    "entry", cases(DISTRIBUTED_KINDS, "test_distribute")
-)
-def test_distribute(entry, distribute_probe):
-    results = probe_results(distribute_probe)
-    assert "__probe__" not in results, results.get("__probe__")
-    record = results.get(f"{entry.kind}/{entry.name}")
-    assert record is not None, f"no result for {entry.name}"
-    assert record["ok"], record["error"]
-    assert record["replicas"] == 2
-    assert len(record["loss"]) > 0 and all(np.isfinite(record["loss"]))
+if keras.backend.backend() == "tensorflow":  # tf.distribute is TF's own
+
+    @pytest.mark.parametrize(
+        "entry", cases(DISTRIBUTED_KINDS, "test_distribute")
+    )
+    def test_distribute(entry, distribute_probe):
+        results = probe_results(distribute_probe)
+        assert "__probe__" not in results, results.get("__probe__")
+        record = results.get(f"{entry.kind}/{entry.name}")
+        assert record is not None, f"no result for {entry.name}"
+        assert record["ok"], record["error"]
+        assert record["replicas"] == 2
+        assert len(record["loss"]) > 0 and all(np.isfinite(record["loss"]))

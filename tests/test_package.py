@@ -30,6 +30,27 @@ def test_import_adds_no_heavy_module():
     assert out == "[]", out
 
 
+def test_import_works_without_docstrings():
+    """`python -OO` strips docstrings: the kit must not depend on them."""
+    result = subprocess.run(
+        [sys.executable, "-OO", "-c",
+         "import keras_training_kit as ktk; "
+         "assert ktk.optimizers.Adam.__doc__ is None; "
+         "print(ktk.optimizers.Adam(0.1).learning_rate)"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_declared_test_dependencies_import():
+    """Declared (test) dependencies are installed: missing ones fail here
+    instead of turning tests into skips."""
+    import importlib
+
+    for name in ("keras_tuner", "optuna", "torch", "jax", "sklearn"):
+        importlib.import_module(name)
+
+
 def test_no_module_imports_matplotlib_at_top_level():
     """matplotlib is imported inside the functions that plot."""
     offenders = []

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
-from typing import Any
 
 import keras
-import numpy as np
 
+from keras_training_kit import _compat, _numerics
 from keras_training_kit import _validation as v
 from keras_training_kit._registry import register
-
-# Logged losses checked for NaN/Inf on top of the monitored quantity: a
-# diverged run can still log a finite accuracy (argmax of NaN logits).
-_LOSS_KEYS = ("loss", "val_loss")
-
-
-def _as_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(np.asarray(value, dtype="float64"))
-    except (TypeError, ValueError):
-        return None
 
 
 def _print(message: str) -> None:
@@ -33,10 +18,6 @@ def _print(message: str) -> None:
         print(message, flush=True)
     else:
         logging.getLogger("keras_training_kit").info(message)
-
-
-def _all_finite(arrays: list) -> bool:
-    return all(np.isfinite(a).all() for a in arrays if a.dtype.kind == "f")
 
 
 @register("callback", example={"monitor": "loss", "patience": 2})
@@ -106,13 +87,25 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     Example:
 
-    ```python
-    stop = ktk.callbacks.EarlyStopping(patience=5)
-    model.fit(x, y, validation_data=(xv, yv), epochs=200, callbacks=[stop])
-    print(stop.stop_reason)
-    # "Epoch 23: no improvement of val_loss for 5 epochs (best 0.3127 at
-    # epoch 18). Restored the weights of epoch 18."
-    ```
+    In `fit`: `model.fit(x, y, validation_data=(xv, yv), epochs=200,
+    callbacks=[stop])`, then `print(stop.stop_reason)`. Here its hooks are
+    called with the logs `fit` would pass:
+
+    >>> import keras, keras_training_kit as ktk
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> stop = ktk.callbacks.EarlyStopping(patience=2, verbose=0)
+    >>> stop.set_model(model)
+    >>> model.stop_training = False  # what `fit` sets before the first epoch
+    >>> stop.on_train_begin()
+    >>> for epoch, val_loss in enumerate([0.9, 0.5, 0.6, 0.7, 0.8]):
+    ...     stop.on_epoch_end(epoch, {"val_loss": val_loss})
+    ...     if model.stop_training:
+    ...         break
+    >>> stop.on_train_end()
+    >>> stop.stopped_epoch + 1, stop.best_epoch + 1   # 1-based, as printed
+    (4, 2)
+    >>> stop.stop_reason.split(" (")[0]
+    'Epoch 4: early stopping, no improvement of val_loss for 2 epochs'
 
     Reference:
         - [Prechelt, Early Stopping - But When?, 1998](
@@ -159,8 +152,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             restore_best_weights=restore_best_weights,
             start_from_epoch=start_from_epoch,
         )
-        # Keras stores |min_delta| and flips its sign once per instance in
-        # `_set_monitor_op`; keep the argument for `get_config`.
+        # Keras stores |min_delta| and flips its sign once per instance when
+        # it sets up `monitor_op`; keep the argument for `get_config`.
         self._min_delta_arg = min_delta
         self.stop_reason: str | None = None
         self.stopped_early = False
@@ -186,21 +179,18 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.monitor_op is None:
             # Delay setup until the model's metrics are all built (Keras).
-            self._set_monitor_op()
+            _compat.set_monitor_op(self)
         logs = logs or {}
         self._last_epoch = epoch
-        current = _as_float(self.get_monitor_value(logs))
-        watched = {k: _as_float(logs.get(k)) for k in _LOSS_KEYS}
-        watched[self.monitor] = current
-        bad = {
-            k: x for k, x in watched.items()
-            if x is not None and not math.isfinite(x)
-        }
+        current = _numerics.as_float(self.get_monitor_value(logs))
+        bad = _numerics.nonfinite_logs(
+            logs, (*_numerics.LOSS_KEYS, self.monitor)
+        )
         weights = None
         if not bad and current is not None and self.restore_best_weights:
             if epoch >= self.start_from_epoch and self._improves(current):
                 weights = self.model.get_weights()
-                if not _all_finite(weights):
+                if not _numerics.all_finite(weights):
                     bad = {"weights": float("nan")}
         if bad:
             self._stop(epoch, "diverged", bad=bad)
@@ -215,8 +205,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             if self.restore_best_weights:
                 self.best_weights = weights
             # Keras: restart the wait only when the baseline is beaten too.
-            if self.baseline is None or self._is_improvement(
-                current, self.baseline
+            if self.baseline is None or _compat.is_improvement(
+                self, current, self.baseline
             ):
                 self.wait = 0
             return
@@ -257,7 +247,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         return cls(**config)
 
     def _improves(self, current: float) -> bool:
-        return bool(self._is_improvement(current, self.best))
+        return _compat.is_improvement(self, current, self.best)
 
     def _stop(self, epoch: int, code: str, bad: dict | None = None) -> None:
         self.model.stop_training = True

@@ -41,6 +41,7 @@ PRIORITY = (
 # cause's evidence (`also_seen`).
 EXPLAINED_BY = {
     "underfitting": (
+        "lr_too_high",
         "loss_output_mismatch",
         "unscaled_targets",
         "unscaled_inputs",
@@ -49,6 +50,7 @@ EXPLAINED_BY = {
         "vanishing_gradients",
     ),
     "lr_too_low": (
+        "lr_too_high",
         "loss_output_mismatch",
         "unscaled_targets",
         "unscaled_inputs",
@@ -229,7 +231,7 @@ def analyze(record: RunRecord) -> Diagnosis:
             )
         found += rules.check_dead_units(
             [p.get("dead", {}) for p in acts], record.units,
-            fit_ratio=fit_ratio,
+            fit_ratio=fit_ratio, initial_probe=acts[0].get("step") == 0,
         )
         found += rules.check_saturated_units(
             [p.get("saturated", {}) for p in acts], record.monitored
@@ -295,7 +297,30 @@ def _cause_of(f: Finding, by_code: dict[str, Finding]) -> Finding | None:
     return None
 
 
+def _merge_same_code(findings: list[Finding]) -> list[Finding]:
+    """One finding per code (per layer for the unit codes): a second
+    finding of the same code adds its reason to the first's evidence."""
+    out: list[Finding] = []
+    seen: dict[str, int] = {}
+    for f in findings:
+        key = f.code if f.code not in ("dead_units", "saturated_units") else (
+            f"{f.code}/{f.evidence.get('layer')}"
+        )
+        if key not in seen:
+            seen[key] = len(out)
+            out.append(f)
+            continue
+        first = out[seen[key]]
+        evidence = dict(first.evidence)
+        evidence.setdefault("also_seen", []).append(f"{f.code}: {f.summary}")
+        if "reason" in evidence and "reason" in f.evidence:
+            evidence["reason"] += "; " + f.evidence["reason"]
+        out[seen[key]] = first.replace(evidence=evidence)
+    return out
+
+
 def _merge_consequences(findings: list[Finding]) -> list[Finding]:
+    findings = _merge_same_code(findings)
     by_code = {f.code: f for f in findings}
     folded: dict[str, list[str]] = {}
     kept = []

@@ -41,7 +41,11 @@ def leaky_relu(x, negative_slope: float = 0.1):
 
     Example:
 
-    >>> layer = keras.layers.Dense(8, activation=leaky_relu)
+    >>> import keras, keras_training_kit as ktk
+    >>> layer = keras.layers.Dense(8, activation=ktk.layers.leaky_relu)
+    >>> [round(float(v), 6) for v in ktk.layers.leaky_relu(
+    ...     keras.ops.convert_to_tensor([-2.0, 3.0]))]
+    [-0.2, 3.0]
 
     Reference:
         - [Maas et al., 2013](

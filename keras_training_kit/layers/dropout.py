@@ -51,9 +51,11 @@ class Dropout(keras.layers.Layer):
 
     Example:
 
-    >>> layer = Dropout(0.5, scale_at="test", seed=0)
+    >>> import numpy as np, keras_training_kit as ktk
+    >>> layer = ktk.layers.Dropout(0.5, scale_at="test", seed=0)
     >>> x = np.ones((2, 4), "float32")
-    >>> layer(x, training=False)  # [[0.5, 0.5, 0.5, 0.5], ...]
+    >>> np.asarray(layer(x, training=False)).tolist()   # x (1 - p) at test
+    [[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]]
 
     Reference:
         - [Srivastava et al., 2014](

@@ -49,8 +49,9 @@ class Maxout(keras.layers.Layer):
 
     Example:
 
-    >>> layer = Maxout(units=16, pieces=3)
-    >>> layer(np.zeros((8, 10), "float32")).shape
+    >>> import numpy as np, keras_training_kit as ktk
+    >>> layer = ktk.layers.Maxout(units=16, pieces=3)
+    >>> tuple(layer(np.zeros((8, 10), "float32")).shape)
     (8, 16)
 
     Reference:

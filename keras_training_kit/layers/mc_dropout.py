@@ -7,6 +7,7 @@ import contextlib
 import keras
 import numpy as np
 
+from keras_training_kit import _compat
 from keras_training_kit import _validation as v
 from keras_training_kit.layers.dropout import Dropout
 
@@ -16,24 +17,70 @@ from keras_training_kit.layers.dropout import Dropout
 _DEFAULT_ROWS_PER_CALL = 8192
 
 
+_KINDS = (
+    Dropout,
+    keras.layers.Dropout,  # includes SpatialDropout1D/2D/3D
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+)
+
+
 def _dropout_layers(model: keras.layers.Layer) -> list:
-    kinds = (
-        Dropout,
-        keras.layers.Dropout,  # includes SpatialDropout1D/2D/3D
-        keras.layers.GaussianDropout,
-        keras.layers.AlphaDropout,
-    )
-    layers = model._flatten_layers(include_self=True, recursive=True)
-    return [layer for layer in layers if isinstance(layer, kinds)]
+    layers = _compat.flatten_layers(model, include_self=True, recursive=True)
+    return [layer for layer in layers if isinstance(layer, _KINDS)]
+
+
+class _AlwaysSample(keras.layers.Layer):
+    """Calls a dropout layer with `training=True`, whatever the caller says."""
+
+    def __init__(self, layer: keras.layers.Layer, **kwargs) -> None:
+        super().__init__(name=f"{layer.name}_mc", **kwargs)
+        self.layer = layer
+
+    def call(self, inputs, training=None):
+        return self.layer(inputs, training=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def _sampling_model(model: keras.layers.Layer):
+    """`model` with its dropout layers always sampling, and what is left.
+
+    Sequential and functional models (nested ones too) are rebuilt by
+    `keras.models.clone_model` around the *same* layers (shared weights and
+    statistics, nothing copied), each dropout layer wrapped in
+    `_AlwaysSample`. Returns `(model, rest)`: `rest` are the dropout layers
+    clone_model cannot reach (inside a subclassed model or a custom layer),
+    which `_dropout_always_on` handles.
+    """
+    wrapped = set()
+
+    def clone(layer):
+        if isinstance(layer, _KINDS):
+            wrapped.add(id(layer))
+            return _AlwaysSample(layer)
+        return layer  # shared, not copied
+
+    if isinstance(model, keras.Model):
+        try:
+            model = keras.models.clone_model(
+                model, clone_function=clone, recursive=True
+            )
+        except ValueError:  # a subclassed model: clone_model cannot rewire
+            wrapped.clear()
+    rest = [layer for layer in _dropout_layers(model)
+            if id(layer) not in wrapped]
+    return model, rest
 
 
 @contextlib.contextmanager
 def _dropout_always_on(layers: list):
     """Forces `training=True` in these layers' `call`, and only in them.
 
-    The model itself is called with `training=False`, so BatchNormalization
-    keeps its moving statistics (batch statistics of a tiled batch would be
-    wrong) and every other layer behaves as at inference.
+    Only for dropout layers `keras.models.clone_model` cannot reach (inside
+    subclassed models and custom layers): their instance `call` is
+    shadowed while the context is open.
     """
     missing = object()
     saved = []
@@ -78,9 +125,13 @@ def predict_with_dropout(
     convention, `keras.layers.Dropout`, `SpatialDropout*`,
     `GaussianDropout`, `AlphaDropout`) run in training mode; the model
     is called with `training=False`, so `BatchNormalization` uses its
-    moving statistics, not the statistics of the replicated batch. This
-    is done by temporarily overriding those layers' `call` (restored on
-    exit, also on error).
+    moving statistics, not the statistics of the replicated batch. For
+    Sequential and functional models this is a `keras.models.clone_model`
+    of the model around the same layers (no weight is copied), with each
+    dropout layer wrapped to sample; dropout layers inside subclassed
+    models or custom layers, which cloning cannot reach, have their `call`
+    overridden for the duration of the call (restored on exit, also on
+    error). The model itself is never modified. Works on every backend.
 
     Batched: each chunk of `batch_size` rows is tiled `samples` times and
     sent through the model in one compiled call, so every replica draws
@@ -103,7 +154,14 @@ def predict_with_dropout(
 
     Example:
 
-    >>> mean, std = predict_with_dropout(model, x_test, samples=50)
+    >>> import keras, numpy as np, keras_training_kit as ktk
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)), keras.layers.Dense(8),
+    ...     ktk.layers.Dropout(0.5), keras.layers.Dense(1)])
+    >>> x = np.ones((3, 4), "float32")
+    >>> mean, std = ktk.layers.predict_with_dropout(model, x, samples=50)
+    >>> mean.shape, std.shape, bool((std > 0).all())
+    ((3, 1), (3, 1), True)
 
     Reference:
         - [Gal & Ghahramani, 2016](https://arxiv.org/abs/1506.02142)
@@ -133,11 +191,12 @@ def predict_with_dropout(
         y = y.reshape((samples, rows) + y.shape[1:]).astype("float64")
         return y.mean(axis=0), y.std(axis=0)
 
-    forward = _compiled(model)
+    sampling, rest = _sampling_model(model)
+    forward = _compiled(sampling)
     structure, parts = None, []  # parts[chunk][output] = (mean, std)
     # A Python loop over chunks of `batch_size` rows only; within a chunk
     # all rows and all samples go through the model in one call.
-    with _dropout_always_on(_dropout_layers(model)):
+    with _dropout_always_on(rest):
         for start in range(0, n, batch_size):
             chunk = keras.tree.map_structure(
                 lambda a: tile(a[start : start + batch_size]), x

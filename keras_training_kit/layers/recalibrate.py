@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_training_kit import _compat
 from keras_training_kit import _validation as v
 from keras_training_kit.layers.batch_normalization import BatchNormalization
 
@@ -26,12 +27,13 @@ def _all_layers(model: Any) -> list:
         if id(layer) in seen:
             continue
         seen[id(layer)] = layer
-        # `_flatten_layers` walks tracked sublayers of any layer (nested
-        # models, wrappers, custom blocks); `.layers` covers models.
+        # Tracked sublayers of any layer (nested models, wrappers, custom
+        # blocks); `.layers` covers models.
         children = list(getattr(layer, "layers", []) or [])
-        flatten = getattr(layer, "_flatten_layers", None)
-        if flatten is not None:
-            children += list(flatten(include_self=False, recursive=False))
+        if isinstance(layer, keras.layers.Layer):
+            children += _compat.flatten_layers(
+                layer, include_self=False, recursive=False
+            )
         stack.extend(children)
     return [x for x in seen.values() if x is not model]
 
@@ -103,6 +105,38 @@ def _call_order(model: Any, layers: list, probe: Any) -> list:
     ]
 
 
+def _graph_inputs(model: Any, layers: list) -> list | None:
+    """Sub-models from the model's inputs to each layer's input, or None.
+
+    The public-API path, for Sequential and functional models whose
+    batch-norm layers all sit in the model's own graph (not in a nested
+    model or custom layer), each called once, with no masking in the model
+    (a sub-model does not return the mask). Returned in graph order, which
+    is the order a forward pass runs them.
+    """
+    if not isinstance(model, keras.Model):
+        return None
+    try:
+        inputs = model.input  # the structure the model is called with
+        own = [layer for layer in model.layers if _is_batch_norm(layer)]
+    except (AttributeError, ValueError):
+        return None
+    if inputs is None or len(own) != len(layers):
+        return None
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.Masking) or getattr(
+            layer, "mask_zero", False
+        ):
+            return None
+    probes = []
+    for layer in own:
+        try:
+            probes.append((layer, keras.Model(inputs, layer.input)))
+        except (AttributeError, ValueError):  # shared layer, several nodes
+            return None
+    return probes
+
+
 class _Intercept:
     """Temporarily reports the inputs of some layers as a model runs.
 
@@ -156,7 +190,14 @@ def recalibrate_batch_norm(
     each layer sees the inputs it will see at test time. The variance is
     exact (per-batch two-pass sums merged with Chan's parallel update), not
     an average of batch variances. Costs one inference pass over `x` per
-    batch-norm layer.
+    batch-norm layer. Works on every backend.
+
+    How the inputs are read: in Sequential and functional models whose
+    batch-norm layers are in the model's own graph, by a sub-model
+    `keras.Model(model.input, layer.input)` per layer (public API). For
+    layers inside nested models, custom layers or subclassed models, and
+    for masked inputs, by shadowing the layer's `call` while it runs
+    (restored on exit).
 
     Args:
         model: A built Keras model.
@@ -170,9 +211,13 @@ def recalibrate_batch_norm(
 
     Example:
 
-    >>> model.fit(x_train, y_train, batch_size=8)
-    >>> ktk.layers.recalibrate_batch_norm(model, x_train)
-    >>> model.evaluate(x_val, y_val)
+    >>> import keras, numpy as np, keras_training_kit as ktk
+    >>> model = keras.Sequential([
+    ...     keras.Input((2,)), ktk.layers.BatchNormalization()])
+    >>> x = np.array([[1.0, 10.0], [3.0, 30.0]], "float32")
+    >>> _ = ktk.layers.recalibrate_batch_norm(model, x)
+    >>> [float(v) for v in model.layers[0].moving_mean.numpy()]
+    [2.0, 20.0]
     """
     batch_size = v.check_positive_int("batch_size", batch_size)
     if not isinstance(model, keras.layers.Layer):
@@ -198,13 +243,15 @@ def recalibrate_batch_norm(
     layers = [layer for layer in _all_layers(model) if _is_batch_norm(layer)]
     if not layers:
         return model
-    layers = _call_order(model, layers, batches[0])
-    for layer in layers:
+    probes = _graph_inputs(model, layers)
+    if probes is None:
+        probes = [(layer, None) for layer in _call_order(
+            model, layers, batches[0]
+        )]
+    for layer, probe in probes:
         moments = _Moments()
 
-        def report(target, inputs, mask, _layer=layer, _moments=moments):
-            if target is not _layer:
-                return
+        def measure(inputs, mask, _layer=layer, _moments=moments):
             z = keras.ops.convert_to_numpy(
                 keras.ops.cast(inputs, "float32")
             )
@@ -216,9 +263,18 @@ def recalibrate_batch_norm(
                 weight = keras.ops.convert_to_numpy(mask)[..., None]
             _moments.update(z, axes, weight)
 
-        with _Intercept([layer], report):
+        if probe is not None:  # sub-model: the layer's inputs directly
             for batch in batches:
-                model(batch, training=False)
+                measure(probe(batch, training=False), None)
+        else:  # nested or custom layers: watch the layer's inputs
+
+            def report(target, inputs, mask, _layer=layer, _m=measure):
+                if target is _layer:
+                    _m(inputs, mask)
+
+            with _Intercept([layer], report):
+                for batch in batches:
+                    model(batch, training=False)
         if moments.n is None:
             continue  # the layer never ran: nothing to measure
         mean, variance = moments.result()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_training_kit import _compat
 from keras_training_kit import _validation as v
-from keras_training_kit.optimizers import _compiled_update
+from keras_training_kit.optimizers import _compiled_update, _foreach_update
 
 BASE_ARGS_DOC = """weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
             ema_momentum, ema_overwrite_frequency, loss_scale_factor,
@@ -22,9 +23,11 @@ class KitOptimizer(keras.optimizers.Optimizer):
     `_rule(gradient, variable, slots, learning_rate, step)` in `keras.ops`,
     returning the new variable value and the new slot values. `update_step`
     runs the rule and assigns the results (any backend, and inside XLA);
-    on TensorFlow outside XLA `_backend_update_step` instead runs the same
-    rule for all variables in one XLA-compiled call (`_compiled_update`).
-    One implementation of the math serves both paths.
+    on TensorFlow outside XLA the optimizer's `_backend_update_step`
+    instead runs the same rule for all variables in one XLA-compiled call
+    (`_compiled_update`), and on PyTorch the same formula as multi-tensor
+    `torch._foreach_*` kernels (`_foreach_update`). The `keras.ops` rule is
+    the reference every path is tested against.
     """
 
     def __init__(self, learning_rate, name=None, **kwargs):
@@ -78,13 +81,34 @@ class KitOptimizer(keras.optimizers.Optimizer):
             gradient, variable, self._slots_of(variable), learning_rate, step
         )
 
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        # TensorFlow outside XLA: one compiled call for all variables (see
-        # `_compiled_update`); everywhere else Keras' own loop over
-        # `update_step`.
-        if _compiled_update.usable(grads):
-            _compiled_update.apply(
-                self, grads, trainable_variables, learning_rate
-            )
-            return
-        super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+def _fast_update_step(optimizer, grads, trainable_variables, learning_rate):
+    """The optimizer's `_backend_update_step` (installed via `_compat`).
+
+    TensorFlow outside XLA: one XLA-compiled call for all variables
+    (`_compiled_update`); PyTorch: multi-tensor `torch._foreach_*` kernels
+    (`_foreach_update`); everywhere else (JAX, XLA, `tf.distribute`,
+    sparse gradients) Keras' own loop over `update_step`.
+    """
+    if _compiled_update.usable(grads):
+        _compiled_update.apply(
+            optimizer, grads, trainable_variables, learning_rate
+        )
+    elif _foreach_update.usable(optimizer, grads):
+        _foreach_update.apply(
+            optimizer, grads, trainable_variables, learning_rate
+        )
+    else:
+        _compat.keras_update_step(
+            optimizer, grads, trainable_variables, learning_rate
+        )
+
+
+_compat.install_update_hook(KitOptimizer, _fast_update_step)
+
+
+def with_base_args(cls: type) -> type:
+    """Fills `{{base_args}}` in the docstring (absent under `python -OO`)."""
+    if cls.__doc__:
+        cls.__doc__ = cls.__doc__.replace("{{base_args}}", BASE_ARGS_DOC)
+    return cls

@@ -29,8 +29,10 @@ when
   optimizer) would cost more than it saves, e.g. in a hyperparameter
   search over small models.
 
-`set_compiled_updates(False)` or the environment variable
-`KTK_COMPILED_UPDATES=0` turns it off, e.g. to compare the two paths.
+This path is TensorFlow only (`tf.function(jit_compile=True)` has no
+counterpart elsewhere); PyTorch has its own fast path (`_foreach_update`),
+JAX needs none. `set_compiled_updates(False)` or the environment variable
+`KTK_COMPILED_UPDATES=0` turns both fast paths off, e.g. to compare paths.
 """
 
 from __future__ import annotations
@@ -40,30 +42,51 @@ import os
 
 import keras
 
+from keras_training_kit import _compat
+
 MIN_TOTAL_SIZE = 1 << 16
 _enabled = os.environ.get("KTK_COMPILED_UPDATES", "1") != "0"
 
 
+FAST_PATH_BACKENDS = ("tensorflow", "torch")
+
+
 def set_compiled_updates(enabled: bool) -> None:
-    """Allows (True, the default) or forbids the XLA-compiled update path."""
+    """Allows (True, the default) or forbids the kit's fast update paths.
+
+    TensorFlow and PyTorch only: on TensorFlow it governs the XLA-compiled
+    update of a train step that is not itself compiled by XLA, on PyTorch
+    the multi-tensor `torch._foreach_*` update. `False` forces the plain
+    `keras.ops` path (the reference) on every backend. On JAX there is no
+    separate path to allow: the jitted train step already fuses the update,
+    so `set_compiled_updates(True)` raises `ValueError` there.
+    """
+    backend = keras.backend.backend()
+    if enabled and backend not in FAST_PATH_BACKENDS:
+        raise ValueError(
+            "Argument `enabled` must be False on the "
+            f"{backend!r} backend: the kit's separately compiled update "
+            f"paths exist on {FAST_PATH_BACKENDS} only (on {backend!r} the "
+            f"compiled train step fuses the update). Received: "
+            f"enabled={enabled!r}"
+        )
     global _enabled
     _enabled = bool(enabled)
 
 
 def compiled_updates_enabled() -> bool:
-    """Whether the kit's optimizers may compile their update on its own."""
-    return _enabled
+    """Whether the kit's optimizers may take their fast update path.
+
+    Always False on a backend without one (JAX).
+    """
+    return _enabled and keras.backend.backend() in FAST_PATH_BACKENDS
 
 
 def _in_xla_context() -> bool:
-    import tensorflow as tf
-
     try:
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # pragma: no cover - TF moved it: stay on plain path
-        return True
-    graph = tf.compat.v1.get_default_graph()
-    return control_flow_util.GraphOrParentsInXlaContext(graph)
+        return _compat.in_xla_context()
+    except _compat.CompatError:  # TF moved it: the plain path is always
+        return True  # right (tests/test_compat.py reports the break)
 
 
 def usable(grads) -> bool:

@@ -7,10 +7,11 @@ from keras import ops
 
 from keras_training_kit import _validation as v
 from keras_training_kit._registry import register
-from keras_training_kit.optimizers._base import BASE_ARGS_DOC, KitOptimizer
+from keras_training_kit.optimizers._base import KitOptimizer, with_base_args
 
 
 @register("optimizer", example={"learning_rate": 0.1})
+@with_base_args
 class Adagrad(KitOptimizer):
     """Adagrad (Duchi et al. 2011), in the course's simplified form.
 
@@ -91,5 +92,3 @@ class Adagrad(KitOptimizer):
         )
         return config
 
-
-Adagrad.__doc__ = Adagrad.__doc__.replace("{{base_args}}", BASE_ARGS_DOC)

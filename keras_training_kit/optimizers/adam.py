@@ -8,10 +8,11 @@ from keras import ops
 
 from keras_training_kit import _validation as v
 from keras_training_kit._registry import register
-from keras_training_kit.optimizers._base import BASE_ARGS_DOC, KitOptimizer
+from keras_training_kit.optimizers._base import KitOptimizer, with_base_args
 
 
 @register("optimizer", example={"learning_rate": 0.01})
+@with_base_args
 class Adam(KitOptimizer):
     """Adam, exactly as Algorithm 1 of Kingma & Ba.
 
@@ -128,5 +129,3 @@ def _bias_correction(beta, step, dtype):
     log_beta = math.log(beta) if beta > 0 else -math.inf
     return ops.cast(-ops.expm1(t * log_beta), dtype)
 
-
-Adam.__doc__ = Adam.__doc__.replace("{{base_args}}", BASE_ARGS_DOC)

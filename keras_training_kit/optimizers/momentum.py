@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from keras_training_kit import _validation as v
 from keras_training_kit._registry import register
-from keras_training_kit.optimizers._base import BASE_ARGS_DOC, KitOptimizer
+from keras_training_kit.optimizers._base import KitOptimizer, with_base_args
 
 
 @register("optimizer", example={"learning_rate": 0.05, "momentum": 0.9})
+@with_base_args
 class Momentum(KitOptimizer):
     """Gradient descent with momentum (movement or moving-average form).
 
@@ -124,5 +125,3 @@ class Momentum(KitOptimizer):
         )
         return config
 
-
-Momentum.__doc__ = Momentum.__doc__.replace("{{base_args}}", BASE_ARGS_DOC)

@@ -6,10 +6,11 @@ from keras import ops
 
 from keras_training_kit import _validation as v
 from keras_training_kit._registry import register
-from keras_training_kit.optimizers._base import BASE_ARGS_DOC, KitOptimizer
+from keras_training_kit.optimizers._base import KitOptimizer, with_base_args
 
 
 @register("optimizer", example={"learning_rate": 0.01})
+@with_base_args
 class RMSProp(KitOptimizer):
     """RMSProp (Hinton, Coursera lecture 6e), as in the course.
 
@@ -91,5 +92,3 @@ class RMSProp(KitOptimizer):
         )
         return config
 
-
-RMSProp.__doc__ = RMSProp.__doc__.replace("{{base_args}}", BASE_ARGS_DOC)

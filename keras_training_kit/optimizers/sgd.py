@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from keras_training_kit._registry import register
-from keras_training_kit.optimizers._base import BASE_ARGS_DOC, KitOptimizer
+from keras_training_kit.optimizers._base import KitOptimizer, with_base_args
 
 
 @register("optimizer", example={"learning_rate": 0.1})
+@with_base_args
 class SGD(KitOptimizer):
     """Gradient descent on the mini-batch gradient.
 
@@ -47,5 +48,3 @@ class SGD(KitOptimizer):
     def get_config(self):
         return super().get_config()
 
-
-SGD.__doc__ = SGD.__doc__.replace("{{base_args}}", BASE_ARGS_DOC)

@@ -30,6 +30,8 @@ class L1(keras.regularizers.Regularizer):
     Example:
 
     >>> layer = keras.layers.Dense(3, kernel_regularizer=L1(0.01))
+    >>> round(float(L1(0.01)(keras.ops.ones((2, 2)))), 6)   # 0.01 * 4
+    0.04
 
     Reference:
         - [Tibshirani, 1996](https://doi.org/10.1111/j.2517-6161.1996.tb02080.x)

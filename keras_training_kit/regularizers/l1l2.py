@@ -28,6 +28,9 @@ class L1L2(keras.regularizers.Regularizer):
     Example:
 
     >>> layer = keras.layers.Dense(3, kernel_regularizer=L1L2(1e-4, 1e-3))
+    >>> x = keras.ops.ones((2, 2))
+    >>> round(float(L1L2(1e-4, 1e-3)(x)), 6)   # 4e-4 + 1e-3 / 2 * 4
+    0.0024
 
     Reference:
         - [Zou & Hastie, 2005](https://doi.org/10.1111/j.1467-9868.2005.00503.x)

@@ -32,6 +32,8 @@ class L2(keras.regularizers.Regularizer):
     Example:
 
     >>> layer = keras.layers.Dense(3, kernel_regularizer=L2(0.01))
+    >>> round(float(L2(0.1)(keras.ops.ones((2, 2)))), 6)   # 0.1 / 2 * 4
+    0.2
 
     Reference:
         - [Krogh & Hertz, 1991](

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_training_kit import _compat
 from keras_training_kit import _validation as v
 from keras_training_kit.regularizers.l1 import L1
 from keras_training_kit.regularizers.l1l2 import L1L2
@@ -39,9 +40,9 @@ def _is_normalization(layer: keras.layers.Layer) -> bool:
 
 
 def _sublayers(layer: keras.layers.Layer, recursive: bool):
-    # Keras 3 has no public "all sublayers" accessor for a generic layer;
-    # `_flatten_layers` is what `Layer.losses` itself walks.
-    return list(layer._flatten_layers(include_self=False, recursive=recursive))
+    return _compat.flatten_layers(
+        layer, include_self=False, recursive=recursive
+    )
 
 
 def _own_variables(layer: keras.layers.Layer) -> list:

@@ -69,16 +69,17 @@ class CyclicalLearningRate(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
-    ```python
-    steps_per_epoch = 50
-    schedule = ktk.schedules.CyclicalLearningRate(
-        initial_learning_rate=1e-4,
-        maximal_learning_rate=1e-2,
-        step_size=4 * steps_per_epoch,
-        mode="triangular2",
-    )
-    optimizer = ktk.optimizers.SGD(learning_rate=schedule)
-    ```
+    >>> import keras_training_kit as ktk
+    >>> steps_per_epoch = 50
+    >>> schedule = ktk.schedules.CyclicalLearningRate(
+    ...     initial_learning_rate=1e-4,
+    ...     maximal_learning_rate=1e-2,
+    ...     step_size=4 * steps_per_epoch,
+    ...     mode="triangular2",
+    ... )
+    >>> optimizer = ktk.optimizers.SGD(learning_rate=schedule)
+    >>> [round(float(schedule(t)), 6) for t in (0, 200, 400, 600)]
+    [0.0001, 0.01, 0.0001, 0.00505]
 
     Reference:
         - [Smith, 2017](https://arxiv.org/abs/1506.01186)

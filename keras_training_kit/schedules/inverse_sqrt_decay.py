@@ -34,10 +34,11 @@ class InverseSqrtDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
-    ```python
-    schedule = ktk.schedules.InverseSqrtDecay(0.1, decay_steps=100)
-    optimizer = ktk.optimizers.SGD(learning_rate=schedule)
-    ```
+    >>> import keras_training_kit as ktk
+    >>> schedule = ktk.schedules.InverseSqrtDecay(0.1, decay_steps=100)
+    >>> optimizer = ktk.optimizers.SGD(learning_rate=schedule)
+    >>> round(float(schedule(300)), 6)   # 0.1 / sqrt(300 / 100 + 1)
+    0.05
 
     Reference:
         - [Duchi et al., 2011](https://jmlr.org/papers/v12/duchi11a.html)

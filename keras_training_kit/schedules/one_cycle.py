@@ -66,13 +66,15 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
-    ```python
-    steps_per_epoch, epochs = 50, 10
-    schedule = ktk.schedules.OneCycle(
-        max_learning_rate=0.1, total_steps=epochs * steps_per_epoch
-    )
-    model.compile(optimizer=ktk.optimizers.Momentum(schedule), loss="mse")
-    ```
+    >>> import keras, keras_training_kit as ktk
+    >>> steps_per_epoch, epochs = 50, 10
+    >>> schedule = ktk.schedules.OneCycle(
+    ...     max_learning_rate=0.1, total_steps=epochs * steps_per_epoch
+    ... )
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer=ktk.optimizers.Momentum(schedule), loss="mse")
+    >>> round(float(schedule(149)), 6)   # the peak, at pct_start of the run
+    0.1
 
     Reference:
         - [Smith & Topin, 2018](https://arxiv.org/abs/1708.07120)

@@ -40,13 +40,14 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
-    ```python
-    steps_per_epoch = 50
-    schedule = ktk.schedules.StepDecay(
-        0.1, factor=0.1, every=10 * steps_per_epoch
-    )
-    optimizer = ktk.optimizers.Momentum(learning_rate=schedule)
-    ```
+    >>> import keras_training_kit as ktk
+    >>> steps_per_epoch = 50
+    >>> schedule = ktk.schedules.StepDecay(
+    ...     0.1, factor=0.1, every=10 * steps_per_epoch
+    ... )
+    >>> optimizer = ktk.optimizers.Momentum(learning_rate=schedule)
+    >>> [round(float(schedule(t)), 6) for t in (0, 499, 500, 1000)]
+    [0.1, 0.1, 0.01, 0.001]
 
     Reference:
         - [Goodfellow et al., Deep Learning, 2016, §8.3.1](

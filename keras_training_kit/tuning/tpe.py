@@ -32,7 +32,6 @@ import warnings
 from typing import Any
 
 import keras_tuner
-import optuna
 
 from keras_training_kit import _compat
 from keras_training_kit import _validation as v
@@ -269,6 +268,8 @@ class TPEOracle(KitOracleMixin, keras_tuner.Oracle):
         }
 
     def _get_study(self):
+        import optuna
+
         if self._study is None:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             # Reseeding by the number of finished trials keeps a resumed
@@ -340,6 +341,8 @@ class TPEOracle(KitOracleMixin, keras_tuner.Oracle):
             A dictionary with keys "values" and "status" ("RUNNING", or
             "STOPPED" when the space is exhausted).
         """
+        import optuna
+
         status = keras_tuner.engine.trial.TrialStatus
         study = self._get_study()
         dims = self._dimensions(optuna)
@@ -368,6 +371,8 @@ class TPEOracle(KitOracleMixin, keras_tuner.Oracle):
     @keras_tuner.synchronized
     def end_trial(self, trial) -> None:
         """Record a finished trial and tell its score to the study."""
+        import optuna
+
         super().end_trial(trial)
         if self._study is not None:
             self._sync(optuna)

@@ -300,6 +300,24 @@ def test_dead_units_need_70_percent_and_a_cost():
     assert rules.check_saturated_units([{"t": 0.49}] * 3) == []
 
 
+def test_units_that_die_during_training_point_to_the_learning_rate():
+    alive_then_dead = [{"d": 0.05}, {"d": 0.6}, {"d": 0.9}, {"d": 0.92}]
+    found = rules.check_dead_units(alive_then_dead, {"d": 64},
+                                   fit_ratio=0.05, initial_probe=True)
+    assert codes(found) == ["lr_too_high"]
+    assert found[0].evidence["kind"] == "dying_relu"
+    assert found[0].evidence["fraction_at_init"] == 0.05
+    # Dead from the start (e.g. a negative bias): the units' problem.
+    dead_from_init = [{"d": 0.95}] * 4
+    found = rules.check_dead_units(dead_from_init, {"d": 64},
+                                   fit_ratio=0.9, initial_probe=True)
+    assert codes(found) == ["dead_units"]
+    # Without a probe before training nothing is known about the init.
+    assert codes(rules.check_dead_units(alive_then_dead, fit_ratio=0.9)) == [
+        "dead_units"
+    ]
+
+
 # --------------------------------------------------------------- analysis
 
 

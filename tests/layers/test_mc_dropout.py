@@ -80,6 +80,65 @@ def test_layers_are_restored_even_after_an_error():
                                   model(X, training=False))
 
 
+def _shadowed(monkeypatch):
+    """The dropout layers whose `call` the fallback path overrides."""
+    from keras_training_kit.layers import mc_dropout
+
+    seen = []
+    original = mc_dropout._dropout_always_on
+
+    def record(layers):
+        seen.extend(layers)
+        return original(layers)
+
+    monkeypatch.setattr(mc_dropout, "_dropout_always_on", record)
+    return seen
+
+
+def test_sequential_and_functional_models_use_clone_model(monkeypatch):
+    """Public API (`keras.models.clone_model`), nested models included: no
+    layer's `call` is overridden, the weights are shared, not copied."""
+    shadowed = _shadowed(monkeypatch)
+    inner = keras.Sequential([keras.Input((16,)), Dropout(0.5, seed=7),
+                              keras.layers.Dense(3)], name="inner")
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(16, activation="relu")(inputs)
+    model = keras.Model(inputs, inner(keras.layers.Dropout(0.2)(h)))
+    before = [id(layer) for layer in model.layers]
+    _, std = predict_with_dropout(model, X, samples=20)
+    assert np.all(std > 0)
+    assert shadowed == []
+    assert [id(layer) for layer in model.layers] == before
+    # Shared weights: a change to the model shows in the next prediction.
+    last = inner.layers[-1]
+    last.kernel.assign(np.zeros(last.kernel.shape, "float32"))
+    last.bias.assign(np.full(3, 2.5, "float32"))
+    mean, std = predict_with_dropout(model, X, samples=5)
+    np.testing.assert_allclose(mean, 2.5, rtol=1e-6)
+    np.testing.assert_array_equal(std, 0.0)
+
+
+def test_subclassed_models_fall_back_to_their_dropout_layers(monkeypatch):
+    shadowed = _shadowed(monkeypatch)
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(8)
+            self.drop = keras.layers.Dropout(0.5, seed=8)
+            self.out = keras.layers.Dense(2)
+
+        def call(self, x, training=False):
+            return self.out(self.drop(self.hidden(x), training=training))
+
+    model = Net()
+    model(X)
+    _, std = predict_with_dropout(model, X, samples=20)
+    assert np.all(std > 0)
+    assert shadowed == [model.drop]
+    assert "call" not in model.drop.__dict__
+
+
 def test_batched_each_replica_draws_its_own_mask():
     seen = []
 

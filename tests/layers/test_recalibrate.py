@@ -170,3 +170,36 @@ def test_layers_inside_custom_layers_and_subclassed_models():
     np.testing.assert_allclose(
         model.bn.moving_variance, var / (var + inner.epsilon), rtol=1e-5
     )
+
+
+def test_functional_models_are_measured_by_sub_models(monkeypatch):
+    """Public API path: BN layers in the model's own graph are read through
+    `keras.Model(model.input, layer.input)`, no `call` is overridden."""
+    from keras_training_kit.layers import recalibrate
+
+    def forbidden(self):
+        raise AssertionError("a layer's call was overridden")
+
+    monkeypatch.setattr(recalibrate._Intercept, "__enter__", forbidden)
+    inputs = keras.Input((3,))
+    h = keras.layers.Dense(4, name="d")(inputs)
+    h = keras.layers.BatchNormalization(name="bn_a")(h)
+    h = ktk.layers.BatchNormalization(name="bn_b")(
+        keras.layers.Activation("relu")(h)
+    )
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    x = np.random.default_rng(3).normal(size=(100, 3)).astype("float32") * 4
+    ktk.layers.recalibrate_batch_norm(model, x, batch_size=30)
+    w, b = model.get_layer("d").get_weights()
+    z = x.astype("float64") @ w + b
+    np.testing.assert_allclose(model.get_layer("bn_a").moving_mean,
+                               z.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.get_layer("bn_a").moving_variance,
+                               z.var(0), rtol=1e-5)
+    a = np.maximum(model.get_layer("bn_a")(z.astype("float32"),
+                                          training=False), 0.0)
+    a = keras.ops.convert_to_numpy(a).astype("float64")
+    np.testing.assert_allclose(model.get_layer("bn_b").moving_mean,
+                               a.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.get_layer("bn_b").moving_variance,
+                               a.var(0), rtol=1e-4, atol=1e-6)

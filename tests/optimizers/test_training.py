@@ -1,10 +1,5 @@
 """Every kit optimizer trains a small MLP on digits, with and without XLA."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import keras
 import pytest
 
@@ -51,17 +46,4 @@ def test_trains_mlp_on_digits(digits, name, jit_compile):
     assert accuracy > 0.9, f"{name}: validation accuracy {accuracy:.3f}"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["torch"])
-def test_trajectories_on_other_backend(backend):
-    """The same reference tests pass with another Keras backend."""
-    here = Path(__file__).parent
-    env = {**os.environ, "KERAS_BACKEND": backend}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-p", "no:xdist", str(here / "test_trajectories.py")],
-        env=env, capture_output=True, text=True, timeout=600,
-        cwd=here.parent.parent,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout and "skipped" not in result.stdout
+# The same trajectory tests on JAX and PyTorch: tests/backends/.

@@ -144,6 +144,7 @@ def check_dead_units(
     units: dict[str, int] | None = None,
     *,
     fit_ratio: float | None = None,
+    initial_probe: bool = False,
 ) -> list[Finding]:
     """`dead_units`: ReLU units that never fire, at a cost.
 
@@ -152,12 +153,30 @@ def check_dead_units(
     least `DEAD_FRACTION` (AUTOTRAINER's 70%) dead units in every later
     probe is reported when the run is also far from a fit: its final loss
     is at least `DEAD_COST` of the constant predictor's (`fit_ratio`). A
-    net that fits well with many silent units is not a problem.
+    net that fits well with many silent units is not a problem. With
+    `initial_probe` (the first probe ran before training), units that were
+    alive at initialization (below `DEAD_AT_INIT` dead) and died during
+    training are the classic sign of a too-high learning rate: reported as
+    `lr_too_high` (`kind="dying_relu"`).
     """
-    if fit_ratio is not None and fit_ratio < T.DEAD_COST:
-        return []
     findings = []
+    first = dict(dead_fractions[0]) if dead_fractions else {}
     for name, fraction in _persistent(dead_fractions, T.DEAD_FRACTION):
+        at_init = first.get(name)
+        if initial_probe and at_init is not None and at_init < T.DEAD_AT_INIT:
+            # Alive before training, dead after: killed by the steps.
+            evidence = {
+                "reason": (
+                    f"{fraction:.0%} of the ReLU units of `{name}` died "
+                    f"during training ({at_init:.0%} at initialization)"
+                ),
+                "kind": "dying_relu", "layer": name, "fraction": fraction,
+                "fraction_at_init": float(at_init),
+            }
+            findings.append(Finding("lr_too_high", "warning", None, evidence))
+            continue
+        if fit_ratio is not None and fit_ratio < T.DEAD_COST:
+            continue
         n = int((units or {}).get(name, 0))
         evidence = {
             "layer": name,
