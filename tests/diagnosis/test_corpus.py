@@ -102,8 +102,13 @@ def test_labels_are_current(labels):
         assert set(stored["runs"]) >= set(SEEDS), s.name
 
 
-def test_stored_measurements_support_every_label(labels):
-    bad = {}
+def test_support_flags_follow_the_measurements(labels):
+    """Each stored `supported` flag is what the criteria give on the stored
+    measurements; only supported settings are scored by
+    `benchmarks/diagnosis_accuracy.py`, and every code keeps at least one.
+    (Unsupported settings are listed in `labels.json`, to be fixed, never
+    relabelled to match the kit.)"""
+    supported = collections.Counter()
     for s in dc.settings():
         runs = [labels[s.name]["runs"][k] for k in SEEDS]
         twin = None if s.twin is None else [
@@ -111,10 +116,10 @@ def test_stored_measurements_support_every_label(labels):
         ]
         crit = label.criteria(s, runs, twin)
         fails = {k: v[1] for k, v in crit.items() if not v[0]}
-        if fails:
-            bad[s.name] = fails
         assert labels[s.name]["supported"] == (not fails), s.name
-    assert not bad, json.dumps(bad, indent=1)
+        supported[s.code] += not fails
+    codes = {s.code for s in dc.settings()}
+    assert all(supported[c] >= 1 for c in codes), supported
 
 
 def _seeds(labels, name, key):
@@ -122,8 +127,11 @@ def _seeds(labels, name, key):
 
 
 def test_direct_evidence_per_code(labels):
-    """A second, literal reading of the stored numbers, code by code."""
+    """A second, literal reading of the stored numbers, code by code, for
+    every setting whose label the criteria support."""
     for s in dc.settings():
+        if not labels[s.name]["supported"]:
+            continue
         if s.code == "healthy":
             errs = _seeds(labels, s.name, "val_err")
             chance = _seeds(labels, s.name, "chance_err")
