@@ -21,14 +21,14 @@ def write(path, text):
 
 @pytest.fixture(scope="module")
 def overfit_csv(digits, tmp_path_factory):
-    """A real CSVLogger file of an overfitting run (100 training digits)."""
+    """A real CSVLogger file of an overfitting run (60 training digits)."""
     keras.utils.set_random_seed(0)
     tmp_path = tmp_path_factory.mktemp("csv")
     (x, y), val = digits
     model = keras.Sequential(
         [
             keras.Input((64,)),
-            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(512, activation="relu"),
             keras.layers.Dense(10, activation="softmax"),
         ]
     )
@@ -36,7 +36,7 @@ def overfit_csv(digits, tmp_path_factory):
         keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy"
     )
     path = str(tmp_path / "training.csv")
-    model.fit(x[:100], y[:100], validation_data=val, epochs=12, verbose=0,
+    model.fit(x[:60], y[:60], validation_data=val, epochs=40, verbose=0,
               callbacks=[keras.callbacks.CSVLogger(path)])
     return path
 
