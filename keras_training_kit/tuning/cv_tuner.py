@@ -62,14 +62,26 @@ class CrossValidationTuner(KitTunerMixin, kt.Tuner):
 
     Example:
 
-    ```python
-    oracle = keras_tuner.oracles.RandomSearchOracle(
-        objective="val_loss", max_trials=10)
-    tuner = ktk.tuning.CrossValidationTuner(
-        oracle=oracle, hypermodel=build_model, folds=5, directory="runs")
-    tuner.search(x, y, epochs=10, verbose=0)
-    tuner.get_best_hyperparameters()[0].values
-    ```
+    >>> import tempfile
+    >>> import keras, keras_tuner, numpy as np
+    >>> import keras_training_kit as ktk
+    >>> x = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> y = (x[:, :1] > 0).astype("float32")
+    >>> def build_model(hp):
+    ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+    ...         1, activation="sigmoid")])
+    ...     model.compile(keras.optimizers.Adam(
+    ...         hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")),
+    ...         "binary_crossentropy")
+    ...     return model
+    >>> oracle = keras_tuner.oracles.RandomSearchOracle(
+    ...     objective="val_loss", max_trials=2, seed=0)
+    >>> tuner = ktk.tuning.CrossValidationTuner(
+    ...     oracle=oracle, hypermodel=build_model, folds=3, verbose=0,
+    ...     directory=tempfile.mkdtemp())
+    >>> tuner.search(x, y, epochs=1, verbose=0)
+    >>> "learning_rate" in tuner.get_best_hyperparameters()[0].values
+    True
     """
 
     def __init__(

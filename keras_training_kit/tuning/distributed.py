@@ -182,11 +182,15 @@ def run_workers(
         non-zero exit code (`128 + signal` for a killed process, `124` on
         timeout).
 
-    Example:
+    Example (a chief and two workers on one machine; `search.py` is a
+    script that calls `ktk.tuning.search(..., directory=...)`; the test
+    suite runs it in `tests/tuning/test_distributed.py`):
 
-    ```python
-    code = ktk.tuning.run_workers("search.py", workers=2)
-    ```
+    >>> import keras_training_kit as ktk
+    >>> ktk.tuning.run_workers("no_such_script.py", workers=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Argument `script` must be an existing Python file. Received: script='no_such_script.py'
     """
     script = os.fspath(script)
     if not os.path.isfile(script):

@@ -177,17 +177,27 @@ class TPEOracle(KitOracleMixin, keras_tuner.Oracle):
         max_consecutive_failed_trials: Failed trials in a row that stop the
             search. Defaults to `3`.
 
-    Example:
+    Example (`ktk.tuning.search(..., strategy="tpe")` does the same):
 
-    ```python
-    oracle = ktk.tuning.TPEOracle(
-        objective="val_accuracy", max_trials=30, seed=0
-    )
-    tuner = keras_tuner.Tuner(oracle=oracle, hypermodel=build_model)
-    tuner.search(x, y, validation_split=0.2, epochs=5)
-    # or simply:
-    ktk.tuning.search(build_model, x, y, strategy="tpe", max_trials=30)
-    ```
+    >>> import tempfile
+    >>> import keras, keras_tuner, numpy as np
+    >>> import keras_training_kit as ktk
+    >>> x = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> y = (x[:, :1] > 0).astype("float32")
+    >>> def build_model(hp):
+    ...     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+    ...         1, activation="sigmoid")])
+    ...     model.compile(keras.optimizers.Adam(
+    ...         hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")),
+    ...         "binary_crossentropy")
+    ...     return model
+    >>> oracle = ktk.tuning.TPEOracle(objective="val_loss", max_trials=3,
+    ...                               seed=0)
+    >>> tuner = keras_tuner.Tuner(oracle=oracle, hypermodel=build_model,
+    ...                           directory=tempfile.mkdtemp())
+    >>> tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0)
+    >>> len(oracle.trials)
+    3
 
     Reference:
         - [Bergstra et al., 2011](https://papers.nips.cc/paper/4443-algorithms-for-hyper-parameter-optimization)
