@@ -6,6 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import gc  # noqa: E402
+import time  # noqa: E402
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
@@ -21,7 +22,13 @@ gc.freeze()
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     """Every test starts from a clean Keras session and a fixed seed."""
+    start = time.perf_counter()
     keras.backend.clear_session()
+    if time.perf_counter() - start > 0.05:
+        # Modules imported lazily since (torch.compile's dynamo, JAX's
+        # jit caches) made the full collection slow again: freeze what
+        # survived it, as above.
+        gc.freeze()
     keras.utils.set_random_seed(0)
     yield
     keras.mixed_precision.set_global_policy("float32")

@@ -74,7 +74,7 @@ def _build(out):
     return {"proc": proc, "html": document, "page": page, "path": path}
 
 
-@pytest.mark.slow  # one quick demo: ~35 s of CPU
+# one quick demo: ~35 s of CPU; the main job, so in `make test`
 def test_demo_report(tmp_path):
     """One build (a fixture would run once per xdist worker), five checks."""
     demo = _build(tmp_path)

@@ -166,7 +166,6 @@ CHECKS = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TOPICS))
 def test_example_reproduces_its_claim(name, tmp_path):
     record, stdout = _run(name, tmp_path)

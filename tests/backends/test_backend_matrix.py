@@ -30,10 +30,12 @@ the same code on all three backends. Each leg is one pytest process with
 different workers; each is bounded by `LEG_TIMEOUT`.
 
 The fast matrix (`make test`): on torch, `jit_compile=True` means
-`torch.compile` (an inductor C++ build, ~10 s per model on 2 cores), so
-there it runs for every optimizer's `fit` (`test_optimizer_fit[...-xla]`)
-and the other `jit_compile=True` conformance tests (layers, regularizers,
-schedules: already compiled by XLA on TF and by jit on JAX) are deselected.
+`torch.compile` (an inductor C++ build, ~7-10 s per model on 2 cores), so
+there it runs for `SGD` and `Adam` (`test_optimizer_fit[...-xla]`: the
+plain and the richest update through the same base class), and the other
+`jit_compile=True` conformance tests (the other optimizers, layers,
+regularizers, schedules: already compiled by XLA on TF and by jit on JAX)
+are deselected.
 `KTK_FULL_MATRIX=1` runs all of them on torch too (all pass; ~12 min on a
 loaded 2-core machine).
 """
@@ -68,10 +70,10 @@ LEGS = {
 
 # Deselected on torch unless KTK_FULL_MATRIX=1 (see the module docstring).
 TORCH_FAST = ("not (xla and (layer or regularizer)) and not schedule_xla "
-              "and not schedule_in_fit")
+              "and not schedule_in_fit and not (optimizer_fit and xla and "
+              "(Momentum or RMSProp or Adagrad))")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("backend", list(LEGS))
 def test_backend_leg(backend):
     env = {**os.environ, "KERAS_BACKEND": backend,

@@ -327,7 +327,6 @@ def test_statistics_problem_returns_none_with_a_note():
     assert len(probe.notes) == 1
 
 
-@pytest.mark.slow
 def test_mirrored_strategy_matches_one_device(tmp_path):
     out = tmp_path / "distribute.json"
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")

@@ -77,7 +77,6 @@ def assert_same_stats(ours, ref, where):
         )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_backend_matches_tensorflow_and_its_own_autodiff(
     backend, saved, tmp_path

@@ -151,7 +151,6 @@ def script(tmp_path):
     return path
 
 
-@pytest.mark.slow
 def test_two_workers_run_every_trial_exactly_once(tmp_path):
     script = tmp_path / "ktk_search.py"
     script.write_text(KTK_SCRIPT)
@@ -213,7 +212,6 @@ def _listening(pid):
     ]
 
 
-@pytest.mark.slow
 def test_killed_worker_loses_no_finished_trial(tmp_path, script):
     log, directory = str(tmp_path / "log.jsonl"), str(tmp_path / "runs")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -315,7 +313,7 @@ PRUNE_SCRIPT = textwrap.dedent(
     )
     write(event="done", statuses={
         str(t["hyperparameters"]["lr"]): t["status"] for t in result.trials
-    })
+    }, best=str((result.best_hyperparameters or {}).get("lr")))
     """
 )
 
@@ -352,16 +350,22 @@ def test_distributed_pruning_survives_a_killed_worker(tmp_path):
     assert "worker tuner0 exited with code 137" in output, output[-3000:]
     trials = _trial_files(directory, "grid")
     assert len(trials) == 7
-    assert all(rec["status"] == "COMPLETED" for rec in trials.values())
+    statuses = {t: rec["status"] for t, rec in trials.items()}
+    assert set(statuses.values()) == {"COMPLETED"}, str(statuses)
     assert finished_before <= set(trials)
     done = [e for e in _events(log) if e["event"] == "done"]
     chief = next(e for e in done if e["who"] == "chief")["statuses"]
     assert len(chief) == 7
     assert set(chief.values()) <= {"completed", "pruned"}, chief
-    # ASHA: the learning rates too small to learn stop at the first rung;
-    # the first, fast one is never pruned.
+    # ASHA: the learning rates too small to learn stop at the first rung.
+    # Which useful one completes depends on which worker reports a rung
+    # first (a trial alone at a rung goes on only when it is the best so
+    # far), but the best trial is always a useful one that completed.
     assert [chief[str(lr)] for lr in (1e-5, 2e-5, 3e-5)] == ["pruned"] * 3
-    assert chief["0.05"] == "completed"
+    useful = {str(lr) for lr in (0.05, 0.04, 0.03, 0.02)}
+    assert "completed" in {chief[lr] for lr in useful}, chief
+    best = next(e for e in done if e["who"] == "chief")["best"]
+    assert best in useful and chief[best] == "completed", (best, chief)
     # Each learning rate trained once, but the killed trial twice.
     starts = [round(e["lr"], 7) for e in _events(log)
               if e["event"] == "start"]

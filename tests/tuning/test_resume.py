@@ -118,7 +118,6 @@ def _strategies():
     return ["grid", "random", "bayesian", "hyperband", "tpe"]
 
 
-@pytest.mark.slow
 def test_sigkill_mid_trial_then_resume(tmp_path):
     # A real SIGKILL for every strategy: mid-trial for grid search (which
     # keras-tuner itself cannot resume) and Bayesian optimization; just after

@@ -179,7 +179,6 @@ with open(log, "a") as f:
 """
 
 
-@pytest.mark.slow
 def test_search_as_keras_tuner_chief_and_workers(tmp_path):
     """`search` in keras-tuner's distributed mode: the chief serves the
     oracle and returns every trial; each worker returns the ones it ran."""
