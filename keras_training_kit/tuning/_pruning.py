@@ -102,7 +102,7 @@ class PruningOracleMixin:
             trial.hyperparameters.copy(), trial_id, _STATUS.STOPPED
         )
 
-    def _study(self) -> Any:
+    def _pruning_study(self) -> Any:
         self._pruning_state()
         if self._ktk_study is None:
             import optuna
@@ -127,7 +127,7 @@ class PruningOracleMixin:
         return self._ktk_study
 
     def _should_prune(self, trial_id: str, epoch: int, value: float) -> bool:
-        study = self._study()
+        study = self._pruning_study()
         asked = self._ktk_asked.get(trial_id)
         if asked is None:
             asked = self._ktk_asked[trial_id] = study.ask()

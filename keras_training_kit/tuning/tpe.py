@@ -33,7 +33,7 @@ from typing import Any
 
 import keras_tuner
 
-from keras_training_kit import _compat
+from keras_training_kit import _compat, _numerics
 from keras_training_kit import _validation as v
 from keras_training_kit.tuning._oracles import KitOracleMixin, startup_trials
 from keras_training_kit.tuning._pareto import (
@@ -243,7 +243,7 @@ class TPEOracle(KitOracleMixin, keras_tuner.Oracle):
 
     def _reset_study(self) -> None:
         self._study = None
-        # keras-tuner trial id -> number of the Optuna trial asked for it.
+        # keras-tuner trial id -> the Optuna trial asked for it.
         self._asked = {}
         # Trial ids already told to the study.
         self._told = set()
@@ -306,18 +306,40 @@ class TPEOracle(KitOracleMixin, keras_tuner.Oracle):
             self._told.add(trial_id)
             trial = self.trials[trial_id]
             values = self._values(trial)
+            curve = self._pruned_curve(trial_id)
             if trial_id in self._asked:
-                number = self._asked.pop(trial_id)
-                if values is not None:
-                    self._study.tell(number, values)
+                asked = self._asked.pop(trial_id)
+                if curve:
+                    # TPE ranks a pruned trial by how far it got and its
+                    # last value, below every completed one (Optuna's
+                    # semantics), not as if its partial score were final.
+                    for epoch, value in curve.items():
+                        asked.report(value, epoch)
+                    self._study.tell(asked, state=state.PRUNED)
+                elif values is not None:
+                    self._study.tell(asked, values)
                 else:
-                    self._study.tell(number, state=state.FAIL)
-            elif values is not None:
-                self._add_finished(optuna, dims, trial, values)
+                    self._study.tell(asked, state=state.FAIL)
+            elif curve or values is not None:
+                self._add_finished(optuna, dims, trial, values, curve)
         # Retried trials keep their values; their asked Optuna trial stays
         # RUNNING (a constant lie) until keras-tuner ends them for good.
 
-    def _add_finished(self, optuna, dims, trial, values) -> None:
+    def _pruned_curve(self, trial_id: str) -> dict[int, float] | None:
+        """The finite learning curve of a trial the pruner stopped, in
+        epoch order; None for any other trial (and for multi-objective
+        studies, where Optuna has no intermediate values)."""
+        if is_multi(self.objective):
+            return None
+        self._pruning_state()
+        if trial_id not in self._ktk_pruned:
+            return None
+        curve = self._ktk_curves.get(trial_id) or {}
+        curve = {e: v for e, v in sorted(curve.items())
+                 if not _numerics.is_nonfinite(v)}
+        return curve or None
+
+    def _add_finished(self, optuna, dims, trial, values, curve=None) -> None:
         params, distributions = {}, {}
         for name, value in trial.hyperparameters.values.items():
             if name in dims:
@@ -325,12 +347,20 @@ class TPEOracle(KitOracleMixin, keras_tuner.Oracle):
                 distributions[name] = dims[name].distribution
         many = isinstance(values, list)
         try:
-            frozen = optuna.trial.create_trial(
-                params=params,
-                distributions=distributions,
-                value=None if many else values,
-                values=values if many else None,
-            )
+            if curve:
+                frozen = optuna.trial.create_trial(
+                    state=optuna.trial.TrialState.PRUNED,
+                    params=params,
+                    distributions=distributions,
+                    intermediate_values=curve,
+                )
+            else:
+                frozen = optuna.trial.create_trial(
+                    params=params,
+                    distributions=distributions,
+                    value=None if many else values,
+                    values=values if many else None,
+                )
         except ValueError:
             return  # values outside today's space: nothing to learn from
         self._study.add_trial(frozen)
@@ -367,7 +397,7 @@ class TPEOracle(KitOracleMixin, keras_tuner.Oracle):
                     else:
                         hps.values[hp.name] = hp.value
             if not _compat.kt_duplicate(self, hps.values):
-                self._asked[trial_id] = asked.number
+                self._asked[trial_id] = asked
                 return {"status": status.RUNNING, "values": hps.values}
             # A repeat of a tried point teaches nothing: drop it.
             study.tell(asked.number, state=optuna.trial.TrialState.FAIL)

@@ -190,3 +190,60 @@ def test_prune_true_is_diverged():
 
     assert _check_prune(True, None, "val_loss") == "diverged"
     assert _check_prune(False, None, "val_loss") is False
+
+
+def test_tpe_learns_pruned_trials_as_pruned_with_their_curves(tmp_path):
+    """TPE is told a pruned trial's learning curve and state PRUNED (it
+    ranks those below every completed trial), never its partial score as
+    if it were final; the same after a restarted chief rebuilds the
+    study."""
+    import optuna
+
+    curves = _curves(14, seed=5)
+    oracle = _oracle("asha", tmp_path, strategy="tpe")
+    trained = _drive(oracle, curves)
+    state = optuna.trial.TrialState
+
+    def check(study):
+        told = [t for t in study.get_trials(deepcopy=False)
+                if t.state in (state.COMPLETE, state.PRUNED)]
+        assert len(told) == len(curves)
+        for trial, epochs, curve in zip(told, trained, curves):
+            if epochs < EPOCHS:
+                assert trial.state == state.PRUNED
+                expected = {e: float(v) for e, v in
+                            enumerate(curve[:epochs], start=1)}
+                assert trial.intermediate_values == pytest.approx(expected)
+            else:
+                assert trial.state == state.COMPLETE
+                assert trial.value == pytest.approx(float(np.min(curve)))
+    assert EPOCHS > min(trained) and trained.count(EPOCHS) >= 2
+    check(oracle._study)
+    again = _oracle("asha", tmp_path, strategy="tpe")
+    again.reload()
+    again.create_trial("tuner0")  # rebuilds the study from the saved trials
+    check(again._study)
+
+
+def test_tpe_search_with_asha_prunes_and_finishes(tmp_path):
+    """`strategy="tpe", prune="asha"` end to end: the pruner's study and
+    TPE's own study live side by side on the oracle."""
+    rng = np.random.RandomState(0)
+    x = rng.randn(96, 3).astype("float32")
+    y = (x @ np.array([[1.0], [-1.0], [0.5]])).astype("float32")
+
+    def build(hp):
+        lr = hp.Float("lr", 1e-6, 0.1, sampling="log")
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(lr), "mse")
+        return model
+
+    result = search(
+        build, x, y, strategy="tpe", max_trials=8, epochs=4,
+        validation_split=0.25, directory=tmp_path, prune="asha",
+        verbose=0, seed=0, batch_size=8,
+    )
+    statuses = [t["status"] for t in result.trials]
+    assert len(statuses) == 8 and set(statuses) <= {"completed", "pruned"}
+    assert "pruned" in statuses
+    assert result.best_trial["status"] == "completed"
