@@ -283,3 +283,28 @@ def test_overwrite_is_applied_by_the_chief_only(
         )
     assert seen["directory"] == str(tmp_path)
     assert marker.exists() is not deleted
+
+
+def test_frozen_heap_around_a_search():
+    """The heap alive at the start of a search is frozen during it (so
+    keras-tuner's two collections per trial scan only the trials' objects)
+    and unfrozen after; a process that froze its own heap keeps it."""
+    import gc
+
+    from keras_training_kit.tuning._engine import frozen_heap
+
+    gc.unfreeze()  # a user's process (conftest.py froze this one)
+    try:
+        with frozen_heap():
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() == 0
+        with pytest.raises(RuntimeError):
+            with frozen_heap():
+                raise RuntimeError("a failed search")
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.freeze()
+    before = gc.get_freeze_count()
+    with frozen_heap():
+        pass
+    assert gc.get_freeze_count() >= before > 0
