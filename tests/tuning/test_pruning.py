@@ -131,6 +131,13 @@ def test_pruned_trials_are_recorded_and_not_rerun_after_reload(tmp_path):
     assert len(again.trials) == 16
 
 
+def _linear_sgd(lr):
+    """A linear regression trained by SGD at `lr`."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(lr), "mse")
+    return model
+
+
 def test_search_prunes_slow_learners(tmp_path):
     rng = np.random.RandomState(0)
     x = rng.randn(128, 3).astype("float32")
@@ -145,11 +152,8 @@ def test_search_prunes_slow_learners(tmp_path):
             seen[-1] += 1
 
     def build(hp):
-        lr = hp.Choice("lr", [0.05, 0.04, 0.03, 0.02, 0.01, 1e-5, 2e-5,
-                              3e-5])
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-        model.compile(keras.optimizers.SGD(lr), "mse")
-        return model
+        return _linear_sgd(hp.Choice(
+            "lr", [0.05, 0.04, 0.03, 0.02, 0.01, 1e-5, 2e-5, 3e-5]))
 
     result = search(
         build, x, y, strategy="grid", max_trials=8, epochs=6,
@@ -233,10 +237,7 @@ def test_tpe_search_with_asha_prunes_and_finishes(tmp_path):
     y = (x @ np.array([[1.0], [-1.0], [0.5]])).astype("float32")
 
     def build(hp):
-        lr = hp.Float("lr", 1e-6, 0.1, sampling="log")
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-        model.compile(keras.optimizers.SGD(lr), "mse")
-        return model
+        return _linear_sgd(hp.Float("lr", 1e-6, 0.1, sampling="log"))
 
     result = search(
         build, x, y, strategy="tpe", max_trials=8, epochs=4,
