@@ -11,6 +11,7 @@ import contextlib
 import gc
 import json
 import time
+import warnings
 import zlib
 from typing import Any, Callable
 
@@ -301,6 +302,37 @@ class KitTunerMixin:
             self._bar.add(1, values)
 
     # -- models ------------------------------------------------------------
+    def load_model(self, trial: Any) -> Any:
+        """keras-tuner's `load_model`, with the optimizer state too.
+
+        keras-tuner loads the checkpoint into a freshly built model whose
+        optimizer has no slots yet, so Keras skips the optimizer's saved
+        variables with a warning; here the optimizer is then built for the
+        model's variables and the checkpoint loaded again, so the best
+        model resumes training where its trial stopped (step count, moving
+        averages).
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Skipping variable loading for optimizer"
+            )
+            model = super().load_model(trial)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None or optimizer.built:
+            return model
+        try:
+            optimizer.build(model.trainable_variables)
+            model.load_weights(
+                _compat.kt_checkpoint_fname(self, trial.trial_id)
+            )
+        except Exception as e:  # noqa: BLE001 (the weights are loaded)
+            warnings.warn(
+                f"The optimizer state of trial {trial.trial_id} was not "
+                f"restored ({type(e).__name__}: {e}); the model's weights "
+                "were.", stacklevel=2,
+            )
+        return model
+
     def save_trial_model(self, trial_id: str, model: Any) -> None:
         """Writes the weights and build config that `load_model` reads."""
         model.save_weights(_compat.kt_checkpoint_fname(self, trial_id))

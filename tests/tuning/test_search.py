@@ -308,3 +308,35 @@ def test_frozen_heap_around_a_search():
     with frozen_heap():
         pass
     assert gc.get_freeze_count() >= before > 0
+
+
+def test_best_model_restores_the_optimizer_state_without_a_warning(
+        tmp_path):
+    """keras-tuner's `load_model` skips the optimizer's saved variables
+    (with a Keras warning); the kit's restores them: the step count and
+    the moments equal the trained model's."""
+    import warnings
+
+    import keras_training_kit as ktk
+
+    rng = np.random.RandomState(0)
+    x = rng.randn(96, 3).astype("float32")
+    y = (x @ np.array([[1.0], [-1.0], [0.5]])).astype("float32")
+
+    def build(hp):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(ktk.optimizers.Adam(hp.Choice("lr", [0.01])), "mse")
+        return model
+
+    result = search(build, x, y, strategy="random", max_trials=1, epochs=3,
+                    validation_split=0.25, directory=tmp_path, verbose=0,
+                    seed=0, batch_size=24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = result.best_model()
+    assert int(model.optimizer.iterations) == 3 * 3  # 72 rows / 24, x 3
+    moments = [v for v in model.optimizer.variables
+               if "momentum" in v.path or "velocity" in v.path]
+    assert moments and all(
+        float(np.abs(keras.ops.convert_to_numpy(v)).max()) > 0
+        for v in moments)
