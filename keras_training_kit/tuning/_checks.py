@@ -213,7 +213,7 @@ def _check_validation(folds, validation_data, validation_split, n) -> None:
 
 
 def _check_prune(
-    prune: Any, folds: Any, objective: Any, strategy: str = "random"
+    prune: Any, objective: Any, strategy: str = "random"
 ) -> Any:
     if isinstance(prune, (bool, np.bool_)):
         return "diverged" if prune else False
@@ -221,12 +221,6 @@ def _check_prune(
         raise ValueError(
             f"Argument `prune` must be one of {PRUNE_VALUES}. "
             f"Received: prune={prune!r}"
-        )
-    if prune in PRUNERS and folds is not None:
-        raise ValueError(
-            f"Argument `prune={prune!r}` needs one learning curve per trial"
-            ": use a holdout set (`validation_data`/`validation_split`), "
-            f"not `folds`. Received: folds={folds}"
         )
     if prune in PRUNERS or strategy == "tpe":
         import optuna  # noqa: F401 - the pruners and TPE are Optuna's
@@ -265,7 +259,7 @@ def check_search(
             f"a keras_tuner.HyperModel. Received: {build_model!r}"
         )
     parsed, computed, logged = parse_objective(objective)
-    prune = _check_prune(prune, folds, parsed, strategy)
+    prune = _check_prune(prune, parsed, strategy)
     hypermodel = wrap_hypermodel(build_model)
     has_validation = bool(
         folds or validation_data is not None or validation_split

@@ -214,16 +214,28 @@ class KitTunerMixin:
         super().on_epoch_end(trial, model, epoch, logs=logs)
         if self.curve_pruning is None or not logs:
             return
-        name = self.oracle.objective.name
-        value = _numerics.as_float(logs.get(name))
         total = (self.params_of(model) or {}).get("epochs")
-        if value is None or (total is not None and epoch + 1 >= total):
+        if total is not None and epoch + 1 >= total:
             return  # the last epoch: nothing left to save
+        self.report_step(trial, model, epoch + 1, logs)
+
+    def report_step(self, trial, model, step: int, logs: dict) -> bool:
+        """Reports the objective at `step` (1-based) for the pruner.
+
+        Returns True, and stops `model`'s fit, when the oracle prunes the
+        trial.
+        """
+        name = self.oracle.objective.name
+        value = _numerics.as_float((logs or {}).get(name))
+        if value is None:
+            return False
         reply = self.oracle.update_trial(
-            trial.trial_id, {name: value, STEP_KEY: epoch + 1}, step=epoch + 1
+            trial.trial_id, {name: value, STEP_KEY: step}, step=step
         )
-        if getattr(reply, "status", None) == _STOPPED:
-            model.stop_training = True
+        if getattr(reply, "status", None) != _STOPPED:
+            return False
+        model.stop_training = True
+        return True
 
     @staticmethod
     def params_of(model: Any) -> dict | None:

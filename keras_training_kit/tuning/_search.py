@@ -114,8 +114,10 @@ def search(
             ignore it. Defaults to `False` (resume).
         prune: `True`/`"diverged"` stops and records diverged trials;
             `"median"` or `"asha"` also prunes trials whose learning curve
-            is worse than the others' (holdout validation, one objective);
-            `False` turns pruning off. Defaults to `True`.
+            is worse than the others' (one objective; with `folds` the
+            curve runs through the folds in order and a pruned trial skips
+            its other folds); `False` turns pruning off. Defaults to
+            `True`.
         seed: seed of the oracle and of each trial's initialization.
             Defaults to `None`.
         verbose: `0` silent, `1` a progress bar over trials, `2` also

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import keras
 import keras_tuner as kt
 
 from keras_training_kit import _compat
@@ -48,9 +49,15 @@ class CrossValidationTuner(KitTunerMixin, kt.Tuner):
         shuffle_seed: seed of the fold assignment (the same folds for
             every trial, so trials are compared on equal terms).
             Defaults to `0`.
-        prune: stop a fold whose loss becomes NaN/Inf and record the trial
-            as diverged. Defaults to `True`. (Learning-curve pruning,
-            `"median"`/`"asha"`, needs one curve per trial: holdout only.)
+        prune: `True` stops a fold whose loss becomes NaN/Inf and records
+            the trial as diverged; `"median"`/`"asha"` (with an oracle
+            built for them, as `ktk.tuning.search` does) also stop a trial
+            whose learning curve is worse than the others'. The curve runs
+            through the folds in order, step `(fold - 1) * epochs + epoch`,
+            so trials are compared at the same fold and epoch (the folds
+            are the same for every trial); a pruned trial skips its
+            remaining folds and is scored on the folds it trained.
+            Defaults to `True`.
         verbose: `1` shows a progress bar over trials. Defaults to `1`.
         seed: seed for weight initialization, offset per trial.
             Defaults to `None`.
@@ -121,8 +128,11 @@ class CrossValidationTuner(KitTunerMixin, kt.Tuner):
         objective = self.oracle.objective
         fold_metrics = []
         model = None
-        for train_idx, val_idx in splits:
+        epochs = int(kwargs.get("epochs", 1))
+        for fold, (train_idx, val_idx) in enumerate(splits):
             model = _compat.kt_try_build(self, hp)  # clears the session
+            reporter = _FoldCurve(self, trial, fold * epochs,
+                                  len(splits) * epochs)
             history = self.hypermodel.fit(
                 hp,
                 model,
@@ -132,7 +142,9 @@ class CrossValidationTuner(KitTunerMixin, kt.Tuner):
                     _arrays.take(x, val_idx),
                     _arrays.take(y, val_idx),
                 ),
-                callbacks=copy.deepcopy(callbacks),
+                callbacks=copy.deepcopy(callbacks) + (
+                    [reporter] if self.curve_pruning else []
+                ),
                 **kwargs,
             )
             if objective.name not in history.history:
@@ -143,7 +155,26 @@ class CrossValidationTuner(KitTunerMixin, kt.Tuner):
             if self.prune and is_diverged(history, objective.name):
                 return [history]  # the mixin records the trial as diverged
             fold_metrics.append(best_epoch_metrics(history.history, objective))
+            if reporter.pruned:
+                break  # the pruner stopped the trial: skip the other folds
         self.save_trial_model(trial.trial_id, model)
         mean, std = summarize(fold_metrics)
         mean[f"{objective.name}_std"] = std[objective.name]
         return mean
+
+
+class _FoldCurve(keras.callbacks.Callback):
+    """Reports each epoch of a fold at its step in the trial's curve."""
+
+    def __init__(self, tuner: Any, trial: Any, offset: int, last: int):
+        super().__init__()
+        self.tuner, self.trial = tuner, trial
+        self.offset, self.last = offset, last
+        self.pruned = False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        step = self.offset + epoch + 1
+        if step < self.last and not self.pruned:  # the last: nothing to save
+            self.pruned = self.tuner.report_step(
+                self.trial, self.model, step, logs
+            )

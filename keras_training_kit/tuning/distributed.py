@@ -158,7 +158,8 @@ def run_workers(
     with its role as prefix. When all workers have exited, the chief gets
     `10` s to finish, then is stopped (its state is saved after every
     trial). A worker that dies gives its running trial back to the oracle,
-    which hands it to a surviving worker.
+    which hands it to a surviving worker, or, when none is left, to a
+    worker started in its place (at most `workers` such replacements).
 
     Args:
         script: Path of the Python search script.
@@ -262,6 +263,7 @@ def run_workers(
         for name in worker_names:
             start(name, threads, control=False)
         reported = set()
+        replacements: list[str] = []  # at most `workers` of them
         chief_deadline = None
         while True:
             if deadline is not None and time.monotonic() > deadline:
@@ -271,7 +273,7 @@ def run_workers(
                 code = 124
                 break
             chief = procs["chief"]
-            for name in worker_names:
+            for name in list(worker_names):
                 rc = procs[name].poll()
                 if rc is None or name in reported:
                     continue
@@ -285,12 +287,29 @@ def run_workers(
                             "back to the oracle\n"
                         )
                     _release_on_chief(chief, name)
+                    alive = [n for n in worker_names if n not in reported]
+                    if (not alive and chief.poll() is None
+                            and len(replacements) < workers):
+                        # No worker left to run the returned trial.
+                        new = f"tuner{len(worker_names)}"
+                        with lock:
+                            out.write(f"[ktk tune] starting {new} in its "
+                                      "place\n")
+                        start(new, threads, control=False)
+                        worker_names.append(new)
+                        replacements.append(new)
             chief_rc = chief.poll()
             if chief_rc is not None and chief_rc != 0:
                 code = code or _exit_code(chief_rc)
                 _stop(list(procs.values()))
                 break
-            if len(reported) == workers:
+            alive = [n for n in worker_names if n not in reported]
+            if chief_rc == 0 and alive and set(alive) <= set(replacements):
+                # The search ended (nothing was left to retry) before the
+                # worker started in a dead one's place connected.
+                _stop([procs[n] for n in alive])
+                break
+            if not alive:
                 if chief_rc is not None:
                     break
                 chief_deadline = chief_deadline or (
@@ -369,7 +388,8 @@ def _serve(oracle) -> None:
     if server.add_insecure_port(f"{host}:{port}") == 0:
         raise RuntimeError(f"The chief could not bind to {host}:{port}.")
     server.start()
-    if os.environ.get(_CONTROL_ENV) == "stdin":
+    controlled = os.environ.get(_CONTROL_ENV) == "stdin"
+    if controlled:
 
         def control():
             for line in sys.stdin:
@@ -377,7 +397,13 @@ def _serve(oracle) -> None:
                     _release_worker(oracle, line.strip())
 
         threading.Thread(target=control, daemon=True).start()
-    while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+    while not (
+        servicer.stop_triggered
+        and oracle_chief.exit_chief(oracle)
+        # under `run_workers` a dead worker's trial waits for the worker
+        # started in its place, even when no other worker is left
+        and not (controlled and _compat.kt_retry_queue(oracle))
+    ):
         time.sleep(_POLL_S)
     server.stop(grace=1.0)
 

@@ -270,6 +270,46 @@ def test_killed_worker_loses_no_finished_trial(tmp_path, script):
     }
 
 
+def test_a_worker_starts_in_the_place_of_the_last_one_killed(tmp_path,
+                                                              script):
+    """When the worker that dies was the last one, nobody is left to run
+    the trial it gave back: `run_workers` starts a worker in its place and
+    the chief waits for it, so the search still finishes every trial."""
+    log, directory = str(tmp_path / "log.jsonl"), str(tmp_path / "runs")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keras_training_kit", "tune", "--workers",
+         "1", "--timeout", "240", str(script), log, directory, "random",
+         "1.0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        def second_start():
+            mine = [e for e in _events(log)
+                    if e["who"] == "tuner0" and e["event"] == "start"]
+            return mine[1] if len(mine) >= 2 else None
+
+        victim = _wait(second_start, 120, proc)
+        os.kill(victim["pid"], signal.SIGKILL)
+        output, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGKILL, output[-3000:]
+    assert "starting tuner1 in its place" in output, output[-3000:]
+    trials = _trial_files(directory)
+    statuses = {t: rec["status"] for t, rec in trials.items()}
+    assert len(trials) == 6 and set(statuses.values()) == {"COMPLETED"}, (
+        statuses)
+    events = _events(log)
+    starts = [(e["who"], e["trial"]) for e in events if e["event"] == "start"]
+    assert ("tuner1", victim["trial"]) in starts
+    assert sorted({t for _, t in starts}) == sorted(trials)
+    assert {e["who"] for e in events if e["event"] == "done"} == {
+        "chief", "tuner1"}
+
+
 # `ktk.tuning.search` with learning-curve pruning, distributed: workers
 # report each epoch to the chief, whose oracle prunes. A callback logs each
 # training's start (with the trial's learning rate) and its epochs.

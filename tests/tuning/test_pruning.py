@@ -173,7 +173,6 @@ def test_search_prunes_slow_learners(tmp_path):
     "kwargs, match",
     [
         ({"prune": "sometimes"}, "prune"),
-        ({"prune": "median", "folds": 2}, "folds"),
         ({"prune": "asha", "objective": ["val_loss", "params"],
           "validation_split": 0.5}, "objective"),
     ],
@@ -192,8 +191,8 @@ def test_bad_prune_arguments_raise_before_any_trial(kwargs, match, tmp_path):
 def test_prune_true_is_diverged():
     from keras_training_kit.tuning._checks import _check_prune
 
-    assert _check_prune(True, None, "val_loss") == "diverged"
-    assert _check_prune(False, None, "val_loss") is False
+    assert _check_prune(True, "val_loss") == "diverged"
+    assert _check_prune(False, "val_loss") is False
 
 
 def test_tpe_learns_pruned_trials_as_pruned_with_their_curves(tmp_path):
@@ -227,6 +226,45 @@ def test_tpe_learns_pruned_trials_as_pruned_with_their_curves(tmp_path):
     again.reload()
     again.create_trial("tuner0")  # rebuilds the study from the saved trials
     check(again._study)
+
+
+def test_cross_validated_search_prunes_along_the_folds(tmp_path):
+    """With `folds`, a trial's curve runs through its folds in order (step
+    `(fold - 1) * epochs + epoch`); a pruned trial skips its other folds,
+    is recorded as pruned and scored on the folds it trained."""
+    rng = np.random.RandomState(0)
+    x = rng.randn(96, 3).astype("float32")
+    y = (x @ np.array([[1.0], [-1.0], [0.5]])).astype("float32")
+    folds, epochs, fits = 3, 3, []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            fits.append(0)
+
+        def on_epoch_end(self, epoch, logs=None):
+            fits[-1] += 1
+
+    def build(hp):
+        return _linear_sgd(hp.Choice(
+            "lr", [0.05, 0.04, 1e-5, 2e-5, 3e-5, 0.03, 4e-5, 0.02]))
+
+    result = search(
+        build, x, y, strategy="grid", max_trials=8, epochs=epochs,
+        folds=folds, directory=tmp_path, prune="asha", verbose=0,
+        callbacks=[Count()], seed=0, batch_size=8,
+    )
+    by_lr = {t["hyperparameters"]["lr"]: t for t in result.trials}
+    assert len(by_lr) == 8
+    assert {t["status"] for t in result.trials} <= {"completed", "pruned"}
+    # The first trial is alone at every rung: never pruned, all folds.
+    assert by_lr[0.05]["status"] == "completed"
+    assert fits[:folds] == [epochs] * folds
+    # Learning rates too small to learn are pruned at the first rung, in
+    # their first fold, and train no other fold.
+    for lr in (1e-5, 2e-5, 3e-5, 4e-5):
+        assert by_lr[lr]["status"] == "pruned", by_lr[lr]
+    assert len(fits) < 8 * folds and min(fits) == 1
+    assert result.best_trial["status"] == "completed"
 
 
 def test_tpe_search_with_asha_prunes_and_finishes(tmp_path):
