@@ -131,6 +131,25 @@ def _events(log):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _tune(workers, script, *args):
+    """`python -m keras_training_kit tune` as a user runs it."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "keras_training_kit", "tune", "--workers",
+         str(workers), "--timeout", "240", str(script), *map(str, args)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _nth_start(log, n, who="tuner0"):
+    """A `_wait` condition: the `n`-th (1-based) training start of `who`."""
+    def condition():
+        mine = [e for e in _events(log)
+                if e["who"] == who and e["event"] == "start"]
+        return mine[n - 1] if len(mine) >= n else None
+    return condition
+
+
 def _trial_files(directory, project="dist"):
     root = os.path.join(directory, project)
     out = {}
@@ -214,13 +233,7 @@ def _listening(pid):
 
 def test_killed_worker_loses_no_finished_trial(tmp_path, script):
     log, directory = str(tmp_path / "log.jsonl"), str(tmp_path / "runs")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "keras_training_kit", "tune", "--workers",
-         "2", "--timeout", "240", str(script), log, directory, "random",
-         "1.0"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = _tune(2, script, log, directory, "random", "1.0")
     try:
         # The chief listens on loopback only.
         chief = _wait(
@@ -231,14 +244,7 @@ def test_killed_worker_loses_no_finished_trial(tmp_path, script):
         assert {a.ip.removeprefix("::ffff:") for a in addrs} == {"127.0.0.1"}
 
         # Kill tuner0 in the middle of its second trial.
-        def second_start():
-            mine = [
-                e for e in _events(log)
-                if e["who"] == "tuner0" and e["event"] == "start"
-            ]
-            return mine[1] if len(mine) >= 2 else None
-
-        victim = _wait(second_start, 120, proc)
+        victim = _wait(_nth_start(log, 2), 120, proc)
         finished_before = {
             t for t, rec in _trial_files(directory).items()
             if rec["status"] == "COMPLETED"
@@ -276,20 +282,9 @@ def test_a_worker_starts_in_the_place_of_the_last_one_killed(tmp_path,
     the trial it gave back: `run_workers` starts a worker in its place and
     the chief waits for it, so the search still finishes every trial."""
     log, directory = str(tmp_path / "log.jsonl"), str(tmp_path / "runs")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "keras_training_kit", "tune", "--workers",
-         "1", "--timeout", "240", str(script), log, directory, "random",
-         "1.0"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = _tune(1, script, log, directory, "random", "1.0")
     try:
-        def second_start():
-            mine = [e for e in _events(log)
-                    if e["who"] == "tuner0" and e["event"] == "start"]
-            return mine[1] if len(mine) >= 2 else None
-
-        victim = _wait(second_start, 120, proc)
+        victim = _wait(_nth_start(log, 2), 120, proc)
         os.kill(victim["pid"], signal.SIGKILL)
         output, _ = proc.communicate(timeout=180)
     finally:
@@ -363,20 +358,10 @@ def test_distributed_pruning_survives_a_killed_worker(tmp_path):
     script = tmp_path / "prune_search.py"
     script.write_text(PRUNE_SCRIPT)
     log, directory = str(tmp_path / "log.jsonl"), str(tmp_path / "runs")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "keras_training_kit", "tune", "--workers",
-         "2", "--timeout", "240", str(script), log, directory, "asha"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = _tune(2, script, log, directory, "asha")
     try:
         # Kill tuner0 in the middle of its third training.
-        def third_start():
-            mine = [e for e in _events(log)
-                    if e["who"] == "tuner0" and e["event"] == "start"]
-            return mine[2] if len(mine) >= 3 else None
-
-        victim = _wait(third_start, 180, proc)
+        victim = _wait(_nth_start(log, 3), 180, proc)
         finished_before = {
             t for t, rec in _trial_files(directory, "grid").items()
             if rec["status"] == "COMPLETED"
