@@ -264,6 +264,7 @@ def run_workers(
             start(name, threads, control=False)
         reported = set()
         replacements: list[str] = []  # at most `workers` of them
+        returned: list[str] = []  # dead workers no replacement covers yet
         chief_deadline = None
         while True:
             if deadline is not None and time.monotonic() > deadline:
@@ -287,17 +288,20 @@ def run_workers(
                             "back to the oracle\n"
                         )
                     _release_on_chief(chief, name)
-                    alive = [n for n in worker_names if n not in reported]
-                    if (not alive and chief.poll() is None
-                            and len(replacements) < workers):
-                        # No worker left to run the returned trial.
-                        new = f"tuner{len(worker_names)}"
-                        with lock:
-                            out.write(f"[ktk tune] starting {new} in its "
-                                      "place\n")
-                        start(new, threads, control=False)
-                        worker_names.append(new)
-                        replacements.append(new)
+                    returned.append(name)
+            alive = [n for n in worker_names if n not in reported]
+            if (returned and not alive and chief.poll() is None
+                    and len(replacements) < workers):
+                # No worker left to run the returned trial (the others may
+                # have been told the search is over just before the death).
+                new = f"tuner{len(worker_names)}"
+                with lock:
+                    out.write(f"[ktk tune] starting {new} in the place of "
+                              f"{returned[-1]}\n")
+                start(new, threads, control=False)
+                worker_names.append(new)
+                replacements.append(new)
+                returned.clear()
             chief_rc = chief.poll()
             if chief_rc is not None and chief_rc != 0:
                 code = code or _exit_code(chief_rc)

@@ -292,7 +292,7 @@ def test_a_worker_starts_in_the_place_of_the_last_one_killed(tmp_path,
             proc.kill()
             proc.wait()
     assert proc.returncode == 128 + signal.SIGKILL, output[-3000:]
-    assert "starting tuner1 in its place" in output, output[-3000:]
+    assert "starting tuner1 in the place of tuner0" in output, output[-3000:]
     trials = _trial_files(directory)
     statuses = {t: rec["status"] for t, rec in trials.items()}
     assert len(trials) == 6 and set(statuses.values()) == {"COMPLETED"}, (
