@@ -291,10 +291,26 @@ def _cause_of(f: Finding, by_code: dict[str, Finding]) -> Finding | None:
         "relative",
     ):
         return None  # an architecture problem, not the learning rate's
+    if f.code == "lr_too_high" and "exploding_gradients" in by_code and (
+        not _weights_move(f)
+    ):
+        # The loss rises while the weights barely move: a symptom of the
+        # exploding gradients (a too-large initialization), not the rate.
+        return by_code["exploding_gradients"]
     for code in EXPLAINED_BY.get(f.code, ()):
         if code in by_code:
+            if code == "lr_too_high" and not _weights_move(by_code[code]):
+                continue  # the weights barely move: not the learning rate
             return by_code[code]
     return None
+
+
+def _weights_move(f: Finding) -> bool:
+    """Whether a learning-rate finding's weights move at least at the
+    healthy rate (`rules.thresholds.UPDATE_RATIO_HEALTHY` per step), or its
+    update ratio is unknown."""
+    update = f.evidence.get("update_ratio")
+    return update is None or update >= rules.thresholds.UPDATE_RATIO_HEALTHY
 
 
 def _merge_same_code(findings: list[Finding]) -> list[Finding]:

@@ -18,68 +18,18 @@ import numpy as np
 from keras import ops
 
 from keras_training_kit import _validation as v
-
-# Activation functions a monitored layer may end in, and their kind.
-_KINDS = {"relu": "relu", "leaky_relu": "relu", "elu": "relu",
-          "sigmoid": "sigmoid", "tanh": "tanh"}
-_SATURATION = 0.99  # |tanh| > 0.99; sigmoid < 0.01 or > 0.99
-
-
-def _activation_name(layer: Any) -> str | None:
-    """The activation a layer ends in, else None (never LSTM/GRU: their
-    output is not their `activation`)."""
-    if isinstance(layer, keras.layers.ReLU):
-        return "leaky_relu" if float(layer.negative_slope) else "relu"
-    if isinstance(layer, (keras.layers.LeakyReLU, keras.layers.PReLU)):
-        return "leaky_relu"
-    if isinstance(layer, keras.layers.ELU):
-        return "elu"
-    if isinstance(layer, keras.layers.RNN) and not isinstance(
-        layer, keras.layers.SimpleRNN
-    ):
-        return None
-    act = getattr(layer, "activation", None)
-    name = act if isinstance(act, str) else getattr(act, "__name__", "")
-    name = str(name).lower()
-    return name if name in _KINDS else None
-
-
-def _graph_io(model: Any) -> tuple[Any, Any] | None:
-    """The symbolic inputs and outputs (in the model's structure), or None."""
-    try:
-        if isinstance(model, keras.Sequential):
-            return model.inputs[0], model.outputs[0]
-        return model.input, model.output
-    except (AttributeError, ValueError, TypeError, IndexError):
-        return None  # a subclassed model: no graph to read layers from
-
-
-def _to_tensor(a: Any) -> Any:
-    a = a if a is None or hasattr(a, "shape") else np.asarray(a)
-    if isinstance(a, np.ndarray) and a.dtype == np.float64:
-        a = a.astype(keras.backend.floatx())  # as Keras' data adapters do
-    return a if a is None else ops.convert_to_tensor(a)
-
-
-def _numpy(a: Any) -> np.ndarray:
-    # Keras' torch `convert_to_numpy` warns under NumPy 2 (`__array__`).
-    if keras.backend.backend() == "torch":
-        return a.cpu().numpy()
-    return ops.convert_to_numpy(a)
-
-
-def _count(a: Any) -> Any:
-    """NaN/Inf entries of a tensor, as int32 (0 for integer tensors)."""
-    if not keras.backend.is_float_dtype(a.dtype):
-        return ops.zeros((), "int32")
-    finite = ops.sum(ops.cast(ops.isfinite(a), "int32"))
-    return ops.size(a) - finite
-
-
-def _rms(a: Any) -> Any:
-    """sqrt(mean(a^2)) in float32 (inf past 1.8e19: exploded anyway)."""
-    return ops.sqrt(ops.mean(ops.square(ops.cast(a, "float32"))))
-
+from keras_training_kit.diagnosis._probe_ops import (
+    _KINDS,
+    _SATURATION,
+    Background,
+    _count,
+    _graph_io,
+    _numpy,
+    _recurrent,
+    _rms,
+    _to_tensor,
+    activation_name,
+)
 
 class Probe:
     """Gradient, activation and weight statistics of a model on one batch.
@@ -115,7 +65,11 @@ class Probe:
     kind)`, kind in "relu", "sigmoid", "tanh"), `activation_names` (the
     exact activation per monitored layer), `units` (last axis per monitored
     layer), `notes` (what could not be measured, and why), `traces` (times
-    the pass was traced: 1 on TF/JAX for same-shaped batches, 0 on torch).
+    the pass was traced: 1 on TF/JAX for same-shaped batches, 0 on torch),
+    `pending` (JAX: XLA compiles the pass in a background thread, which
+    releases the GIL, so `fit` is not held up; calls meanwhile run op by
+    op, equal to float32 round-off; `TrainingDiagnosis` skips its periodic
+    probes until it is done).
 
     `probe(x, y, sample_weight=None)` returns `{"loss", "grad_rms",
     "weight_rms"` (lists per kernel), `"grad_nonfinite"`, `"weight_nonfinite",
@@ -159,6 +113,7 @@ class Probe:
         self.notes: list[str] = []
         self.traces = 0
         self._fn, self._failed, self._ready = None, False, False
+        self._compiled = None  # JAX: the background compilation
         self._with_loss = self._with_grads = False
         if model.built:
             try:
@@ -202,8 +157,8 @@ class Probe:
         out_ids = {id(t) for t in keras.tree.flatten(outputs)}
         tensors = []
         for layer in model.layers:
-            name = _activation_name(layer)
-            if name is None:
+            name = activation_name(layer)
+            if name not in _KINDS or _recurrent(layer):
                 continue
             try:
                 out = layer.output
@@ -319,8 +274,7 @@ class Probe:
     def _build_jax(self):
         import jax
 
-        def probe(kernels, others, x, y, sw, gain):
-            self.traces += 1
+        def body(kernels, others, x, y, sw, gain):
             args = (kernels, others, x, y, sw, gain)
             grads = []
             if self._with_grads:
@@ -332,12 +286,28 @@ class Probe:
                 loss, grads, kernels, y_pred, acts, self._unscale(gain)
             )
 
-        fn = jax.jit(probe)
+        def traced(*args):
+            self.traces += 1
+            return body(*args)
+
+        fn = jax.jit(traced)
 
         def call(x, y, sw, gain):
             kernels = [w.value for w in self._kernels]
             others = [w.value for w in self._others]
-            return fn(kernels, others, x, y, sw, gain)
+            args = (kernels, others, x, y, sw, gain)
+            if self._compiled is None:
+                # XLA compiles in a thread, without the GIL: `fit` goes on
+                # meanwhile; this call runs op by op (`pending` until then).
+                self._compiled = Background(fn.lower(*args).compile)
+                return body(*args)
+            compiled = self._compiled.result()
+            if compiled is None:  # still compiling, or it failed
+                return fn(*args) if self._compiled.failed else body(*args)
+            try:
+                return compiled(*args)
+            except (TypeError, ValueError):  # other shapes: jit retraces
+                return fn(*args)
 
         return call
 
@@ -368,6 +338,12 @@ class Probe:
 
     # ------------------------------------------------------------------
     # Calling.
+
+    @property
+    def pending(self) -> bool:
+        """Whether the compiled pass is still being built (JAX compiles in
+        the background; a call meanwhile runs op by op, more slowly)."""
+        return self._compiled is not None and self._compiled.running
 
     def _gain(self) -> float:
         """The optimizer's loss scale (mixed precision), else 1."""
@@ -442,3 +418,4 @@ class Probe:
         if not self._with_loss:
             out["loss"] = None
         return out
+

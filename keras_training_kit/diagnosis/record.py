@@ -37,7 +37,8 @@ class RunRecord:
         initial_loss: the loss at initialization: on the probe batch before
             training, else the loss of the very first batch.
         baseline_loss: the constant predictor's loss on the targets.
-        chance_loss: `log C` for a C-class cross-entropy.
+        chance_loss: the loss of a freshly initialized net (`chance_loss`):
+            `log C` for a C-class cross-entropy, `mean(y^2) + 1` for MSE.
         loss: `{"name", "from_logits"}` of the compiled loss, if single.
         head: the output layer: `{"layer", "activation", "units"}`.
         targets: summary of a target sample (`min`, `max`, `mean`, `std`,

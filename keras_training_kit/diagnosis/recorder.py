@@ -18,6 +18,7 @@ import numpy as np
 from keras_training_kit import _compat, _numerics
 from keras_training_kit._batch_loss import BatchLossTracker
 from keras_training_kit.diagnosis import rules
+from keras_training_kit.diagnosis._probe_ops import activation_name
 from keras_training_kit.diagnosis.record import RunRecord
 
 PROBE_SIZE = 64  # examples in the probe batch
@@ -51,17 +52,6 @@ def _sample(batches: list, size: int) -> tuple | None:
     if not xs:
         return None
     return _concat(xs, size), (None if ys[0] is None else _concat(ys, size))
-
-
-def _activation_name(layer: Any) -> str | None:
-    cls = type(layer).__name__
-    if cls == "Softmax":
-        return "softmax"
-    if cls == "ReLU":
-        return "relu"
-    act = getattr(layer, "activation", None)
-    name = act if isinstance(act, str) else getattr(act, "__name__", None)
-    return None if name in (None, "linear") else str(name).lower()
 
 
 def output_layer(model: Any) -> Any:
@@ -170,7 +160,7 @@ class RunRecorder(keras.callbacks.Callback):
             except (TypeError, ValueError, AttributeError):
                 units = None
             rec.head = {"layer": layer.name,
-                        "activation": _activation_name(layer),
+                        "activation": activation_name(layer),
                         "units": units}
 
     def _probe_sample(self) -> tuple | None:
@@ -244,7 +234,7 @@ class RunRecorder(keras.callbacks.Callback):
             )
         units = (rec.head or {}).get("units")
         rec.chance_loss = rules.chance_loss((rec.loss or {}).get("name"),
-                                            units)
+                                            units, rec.targets)
         if y is None or not (self.gradients or self.activations):
             return
         take = min(len(flat_x[0]), PROBE_SIZE)
@@ -277,9 +267,11 @@ class RunRecorder(keras.callbacks.Callback):
         return [w for w in self.model.trainable_variables
                 if w.path.rsplit("/", 1)[-1] == "kernel"]
 
-    def _run_probe(self) -> None:
+    def _run_probe(self, wait: bool = False) -> None:
         if self._probe_data is None:
             return
+        if self._probe is not None and self._probe.pending and not wait:
+            return  # compiling in the background: the next one
         if self._probe is None:
             from keras_training_kit.diagnosis.probe import Probe
 
@@ -384,6 +376,9 @@ class RunRecorder(keras.callbacks.Callback):
         self._keep_if_best(clean.get("val_loss", clean.get("loss")), weights)
 
     def on_train_end(self, logs=None):
+        if self._probe is not None and len(self.record.probes) < 2:
+            self._snapshot = None
+            self._run_probe(wait=True)  # a run shorter than the compilation
         for cb in self._callbacks:
             if isinstance(cb, keras.callbacks.EarlyStopping):
                 self.record.early_stopping = {

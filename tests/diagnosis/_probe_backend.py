@@ -42,6 +42,26 @@ def state(model):
     return {id(v): np.array(keras.ops.convert_to_numpy(v)) for v in variables}
 
 
+def same(a, b):
+    """Two probe results equal to float32 round-off."""
+    if a is None or b is None or set(a) != set(b):
+        return False
+    for key, value in a.items():
+        got = b[key]
+        if isinstance(value, dict):
+            if set(value) != set(got):
+                return False
+            value, got = list(value.values()), [got[k] for k in value]
+        if value is None or got is None:
+            if value is not got:
+                return False
+            continue
+        if not np.allclose(np.asarray(value, float), np.asarray(got, float),
+                           rtol=1e-5, atol=1e-7):
+            return False
+    return True
+
+
 def unchanged(before, after):
     """No variable moved; the ones created since (the compiled loss's
     metrics, built on first use as `fit` would) are still at zero."""
@@ -62,7 +82,9 @@ def probe_model(name, directory, **kwargs):
     after = state(model)
     return model, probe, {
         "stats": stats[0],
-        "repeat_equal": all(s == stats[0] for s in stats),
+        # JAX runs the first call op by op while XLA compiles in the
+        # background: equal to float32 round-off, not bit for bit.
+        "repeat_equal": all(same(s, stats[0]) for s in stats),
         "traces": probe.traces,
         "notes": probe.notes,
         "layers": probe.layers,

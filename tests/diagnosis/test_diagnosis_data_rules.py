@@ -110,6 +110,33 @@ def test_initial_loss_against_chance():
     assert rules.check_initial_loss(0.9 * ratio * chance, chance) == []
 
 
+def test_regression_chance_is_the_loss_of_a_zero_output():
+    y = np.random.default_rng(0).normal(3.0, 2.0, (200, 1))
+    stats = rules.target_statistics(y)
+    # Zero-mean unit-variance initial outputs o: E[(y - o)^2] = E[y^2] + 1,
+    # E|y - o| <= E|y| + E|o|; checked by sampling o.
+    o = np.random.default_rng(3).normal(0, 1, (200, 4000))
+    assert rules.chance_loss("mse", 1, stats) == pytest.approx(
+        float(np.mean((y - o) ** 2)), rel=0.01
+    )
+    mae = rules.chance_loss("mae", 1, stats)
+    assert float(np.mean(np.abs(y - o))) <= mae
+    assert mae == pytest.approx(float(np.mean(np.abs(y))) + np.sqrt(2 / np.pi))
+    assert rules.chance_loss("mse", 1) is None  # no targets: no level
+    assert rules.chance_loss("huber", 1, stats) is None
+    assert rules.chance_loss("sparse_categorical_crossentropy", 10, stats) \
+        == pytest.approx(math.log(10))
+    # An output bias of 30 on standardized targets: the initial MSE is
+    # ~450 x chance; a unit-scale initial output is not flagged.
+    z = (y - y.mean()) / y.std()
+    chance = rules.chance_loss("mse", 1, rules.target_statistics(z))
+    assert codes(rules.check_initial_loss(
+        float(np.mean((z - 30.0) ** 2)), chance)) == ["high_initial_loss"]
+    out = np.random.default_rng(1).normal(0, 1, z.shape)
+    assert rules.check_initial_loss(float(np.mean((z - out) ** 2)),
+                                    chance) == []
+
+
 def head(activation, units):
     return {"layer": "out", "activation": activation, "units": units}
 

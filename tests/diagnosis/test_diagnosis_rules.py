@@ -226,6 +226,67 @@ def test_lr_too_high_rising_loss_and_first_epoch():
     assert rules.check_lr_too_high([1.4], calm, initial_loss=2.3) == []
 
 
+def test_first_epoch_climb_compares_like_with_like():
+    # Heavy L2: Keras' batch loss carries the penalty from the first batch
+    # on; the recorded initial loss is the data loss alone (2.5). The loss
+    # does not climb: it starts at 34 and falls.
+    penalty = [[34.0, 33.9, 33.8, 33.8, 33.7, 33.7, 33.6, 33.6]]
+    assert rules.check_lr_too_high([33.7], penalty, initial_loss=2.5) == []
+    climb = [[2.5, 4.0, 6.0, 8.0, 9.0, 9.0, 9.0, 9.0]]
+    found = rules.check_lr_too_high([8.0], climb, initial_loss=2.5)
+    assert codes(found) == ["lr_too_high"]
+
+
+def test_a_late_rise_near_a_fit_is_not_lr_too_high():
+    # A deep regression at 3% of the reference ends on a bump to 5%: a
+    # large relative rise that costs nothing.
+    near = [1.0, 0.4, 0.1, 0.05, 0.04, 0.03, 0.03, 0.05]
+    assert rules.check_lr_too_high(near, reference=1.0) == []
+    assert codes(rules.check_lr_too_high(near)) == ["lr_too_high"]
+    high = [x * 10 for x in near]  # the same shape far from a fit
+    assert codes(rules.check_lr_too_high(high, reference=1.0)) == [
+        "lr_too_high"
+    ]
+
+
+def test_a_model_that_fits_in_inference_mode_is_not_underfitting():
+    # Dropout keeps the training loss at 0.54 of the reference (log 2)
+    # while the validation loss, in inference mode, is at 0.36 of it.
+    levels = np.full(20, 0.373)
+    batches = _batches(levels, 0.05, seed=2)
+    kw = {"reference": float(np.log(2)), "reference_kind":
+          "constant predictor"}
+    assert rules.check_progress(
+        levels, batches, val_loss=np.full(20, 0.251), **kw
+    ) == []
+    biased = rules.check_progress(
+        levels, batches, val_loss=np.full(20, 0.40), **kw
+    )
+    assert codes(biased) == ["underfitting"]
+
+
+def test_exploding_gradients_with_still_weights_are_not_the_learning_rate():
+    # A too-large initialization: the gradients explode and the loss rises,
+    # but the weights move 4e-4 of their size per step (CS231n's healthy
+    # ~1e-3): the learning rate does not explain it.
+    loss = [300.0, 250.0, 200.0, 202.0, 390.0, 400.0]
+    def record(update):
+        rec = RunRecord.from_history({"loss": loss})
+        rec.layers = ["d", "out"]
+        rec.probes = [
+            {"grad_rms": [1e3, 1e4], "weight_rms": [0.1, 1.0], "epoch": i,
+             "step": 10 * i, "update_ratio": {"d": update, "out": update}}
+            for i in range(4)
+        ]
+        return analyze(rec)
+    still = record(4e-4)
+    assert still.root_cause.code == "exploding_gradients"
+    assert any("lr_too_high" in s
+               for s in still.root_cause.evidence.get("also_seen", ()))
+    moving = record(5e-2)
+    assert moving.root_cause.code == "lr_too_high"
+
+
 def test_lr_too_high_oscillation_only_above_the_noise_floor():
     osc = [1.0, 0.8, 0.9, 0.7, 0.85, 0.65, 0.8, 0.6]
     found = rules.check_lr_too_high(osc)

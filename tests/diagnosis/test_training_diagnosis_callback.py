@@ -68,7 +68,7 @@ def test_stop_on_other_codes_stops_fit():
     diag = TrainingDiagnosis(verbose=0, stop_on=("overfitting",))
     diag.set_model(small_model())
     batches = [[0.5**e] * 10 for e in range(10)]
-    val = [1.0, 0.8, 0.7, 0.65, 0.75, 0.85, 0.95, 1.05, 1.1, 1.2]
+    val = [1.0, 0.8, 0.7, 0.65, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4]
     drive(diag, batches, val)
     assert diag.model.stop_training
     assert len(diag.history["loss"]) == 6

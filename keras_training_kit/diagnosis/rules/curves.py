@@ -237,8 +237,10 @@ def check_progress(
       half dropped: not a converging curve), or weights that barely move
       (update-to-weight ratio <= `UPDATE_RATIO_LOW`): `lr_too_low`, the
       course's "slow decay" of a too-small learning rate;
-    - flat within noise, with validation close to training: `underfitting`
-      (large bias), unless the weights are rewritten every step (ratio >=
+    - flat within noise, with validation close to training and also far
+      from a fit (a model that fits in inference mode, where dropout and
+      noise layers are off, is not biased): `underfitting` (large bias),
+      unless the weights are rewritten every step (ratio >=
       `UPDATE_RATIO_HIGH`): then `lr_too_high` (a loss that bounces high).
     """
     loss = finite_prefix(loss)
@@ -292,6 +294,10 @@ def check_progress(
     val = finite_prefix(val_loss) if val_loss is not None else np.zeros(0)
     if val.size and val[-1] > 1.5 * loss[-1] + 1e-12:
         return []  # validation far above training: not a plain bias
+    if val.size and val[-1] / reference < far:
+        # In inference mode (no dropout, no noise layers) the model fits:
+        # the training loss is high because of what training adds.
+        return []
     if val.size:
         evidence["val_loss_last"] = float(val[-1])
     return [Finding("underfitting", "warning", None, evidence)]
@@ -309,7 +315,8 @@ def check_lr_too_high(
 
     Any of: the epoch loss climbs to `LR_HIGH_RISE` x its earlier minimum
     and the run ends at least `LR_HIGH_PERSIST` x its best (a spike the run
-    recovers from, e.g. the peak of a one-cycle schedule, is not reported);
+    recovers from, e.g. the peak of a one-cycle schedule, is not reported;
+    nor is a rise that stays below `NOISE_MIN_LEVEL` of the reference);
     the first epoch's batch loss settles (median of its second half) above
     `LR_HIGH_START` x the initial loss; or, among epochs whose loss is
     still above `NOISE_MIN_LEVEL` of the reference, the loss goes up in at
@@ -319,10 +326,13 @@ def check_lr_too_high(
     ep = _epochs(loss, epochs)
     reasons, evidence = [], {}
     epoch = None
+    # Near a perfect fit a rise is a large relative change that costs
+    # nothing (the same floor for the rise and the oscillation).
+    floor = T.NOISE_MIN_LEVEL * reference if reference else 0.0
     if loss.size >= 2:
         running_min = np.minimum.accumulate(loss)
         rise = loss[1:] / np.maximum(running_min[:-1], 1e-12)
-        hits = np.flatnonzero(rise >= T.LR_HIGH_RISE)
+        hits = np.flatnonzero((rise >= T.LR_HIGH_RISE) & (loss[1:] >= floor))
         if hits.size and loss[-1] >= T.LR_HIGH_PERSIST * loss.min():
             i = int(hits[0]) + 1
             epoch = int(ep[i])
@@ -336,6 +346,10 @@ def check_lr_too_high(
         first = finite_prefix(batch_losses[0])
         if first.size >= 4:
             settled = float(np.median(first[first.size // 2 :]))
+            # The first batch's loss is Keras' loss at the initial weights
+            # with the regularization penalties; `initial_loss` is the data
+            # loss alone: compare like with like.
+            initial_loss = max(float(initial_loss), float(first[0]))
             if settled >= T.LR_HIGH_START * initial_loss:
                 epoch = int(ep[0]) if ep.size else 0
                 evidence["initial_loss"] = float(initial_loss)
@@ -344,7 +358,6 @@ def check_lr_too_high(
                     f"batch loss climbs from {initial_loss:.4g} to "
                     f"{settled:.4g} in the first epoch"
                 )
-    floor = T.NOISE_MIN_LEVEL * reference if reference else 0.0
     if loss.size >= 5:
         changes = np.diff(loss) / np.maximum(np.abs(loss[:-1]), 1e-12)
         changes = changes[loss[:-1] >= floor]

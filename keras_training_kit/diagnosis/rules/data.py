@@ -128,15 +128,40 @@ def constant_predictor_loss(y: Any, loss: Any) -> float | None:
     return None
 
 
-def chance_loss(loss: Any, num_outputs: int | None) -> float | None:
-    """Cross-entropy of a uniform guess: `log C` for C classes."""
+def chance_loss(
+    loss: Any, num_outputs: int | None, targets: dict | None = None
+) -> float | None:
+    """The loss of an untrained net: what "verify loss @ init" expects.
+
+    A freshly initialized net outputs about zero: zero logits, a uniform
+    guess, whose cross-entropy is `log C` for C classes (`log 2` per binary
+    output). For regression a variance-preserving initialization (Glorot,
+    He) gives outputs of mean ~0 and variance ~1, so the expected initial
+    loss is `mean(y^2) + 1` for mean squared error and at most
+    `mean(|y|) + sqrt(2/pi)` for mean absolute error (from `targets`, the
+    `target_statistics` of the training targets). None otherwise.
+
+    Example:
+
+    >>> round(chance_loss("sparse_categorical_crossentropy", 10), 4)
+    2.3026
+    >>> chance_loss("mse", 1, {"rms": 2.0, "mean_abs": 1.5})
+    5.0
+    """
     name = loss_name(loss)
-    if name is None or not num_outputs:
+    if name is None:
         return None
     if name in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
-        return math.log(num_outputs) if num_outputs >= 2 else None
+        return math.log(num_outputs) if num_outputs and num_outputs >= 2 \
+            else None
     if name == "binary_crossentropy":
-        return math.log(2.0)
+        return math.log(2.0) if num_outputs else None
+    if not targets:
+        return None
+    if name == "mean_squared_error" and targets.get("rms") is not None:
+        return float(targets["rms"]) ** 2 + 1.0
+    if name == "mean_absolute_error" and targets.get("mean_abs") is not None:
+        return float(targets["mean_abs"]) + math.sqrt(2.0 / math.pi)
     return None
 
 
@@ -189,6 +214,7 @@ def target_statistics(y: Any) -> dict | None:
         "mean": float(fin.mean()),
         "std": float(fin.std()),
         "rms": float(np.sqrt((fin**2).mean())),
+        "mean_abs": float(np.abs(fin).mean()),
         "integer": integer,
         "unique": int(np.unique(fin[:4096]).size),
         "row_sums_one": bool(
@@ -273,7 +299,9 @@ def check_initial_loss(
 ) -> list[Finding]:
     """`high_initial_loss`: the first loss is far above the chance level.
 
-    For C classes a random-guess model has cross-entropy `log C`; above
+    `chance` is `chance_loss`: the loss of a freshly initialized net
+    (`log C` for C classes, `mean(y^2) + 1` for a mean-squared-error
+    regression); above
     `INITIAL_LOSS_RATIO` x that (Karpathy's "verify loss @ init") points to
     a broken initialization or a loss/activation mismatch.
     """

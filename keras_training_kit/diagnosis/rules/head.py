@@ -16,7 +16,7 @@ from keras_training_kit.diagnosis.rules.data import (
 )
 
 _PROBABILITY = ("softmax", "sigmoid")
-_UNBOUNDED = ("linear", None, "relu")
+_UNBOUNDED = ("linear", None, "relu", "leaky_relu", "elu")
 
 
 def _finding(severity: str, reason: str, fix: str, **evidence) -> Finding:
