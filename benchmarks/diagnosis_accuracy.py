@@ -14,7 +14,7 @@ run's findings with their evidence go to `--json` so thresholds can be
 calibrated on the calibration half and reported on the held-out half.
 
     python benchmarks/diagnosis_accuracy.py [--backend tensorflow|jax|torch|all]
-        [--split calibration|heldout|all] [--seeds 0,1,2] [--quick]
+        [--split calibration|heldout|fresh|all] [--seeds 0,1,2] [--quick]
         [--json out.json]
 
 Settings whose label `labels.json` does not support are skipped (set
@@ -264,7 +264,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="tensorflow",
                     choices=(*BACKENDS, "all"))
     ap.add_argument("--split", default="calibration",
-                    choices=("calibration", "heldout", "all"))
+                    choices=("calibration", "heldout", "fresh", "all"))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--codes", default=None,

@@ -8,7 +8,8 @@
 Each `Setting` is one training run with a known root cause (`code`, a
 `ktk.diagnosis` code, or `"healthy"`), a fixed split (`"calibration"` or
 `"heldout"`: alternating within each code in the order of definition, never
-chosen from results) and, for a faulty setting, its fixed `twin` (the same
+chosen from results; `"fresh"`: the settings of `fresh.py`, written after
+the held-out half was reviewed) and, for a faulty setting, its fixed `twin` (the same
 task with the remedy applied, a healthy setting). The labels are justified
 by measurements that do not use the kit (see `label.py` and
 `labels.json`).
@@ -26,9 +27,9 @@ from typing import Callable
 
 import keras
 
-from . import faulty, healthy
+from . import faulty, fresh, healthy
 
-SPLITS = ("calibration", "heldout")
+SPLITS = ("calibration", "heldout")  # alternating; then "fresh"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,12 @@ def _build() -> list[Setting]:
         seen[code] = k + 1
         out.append(Setting(
             name=name, code=code, split=SPLITS[k % 2], tags=tuple(tags),
+            make_data=data, build_model=model, fit_kwargs=dict(fit),
+            twin=twin,
+        ))
+    for name, code, tags, data, model, fit, twin in fresh.specs():
+        out.append(Setting(
+            name=name, code=code, split="fresh", tags=tuple(tags),
             make_data=data, build_model=model, fit_kwargs=dict(fit),
             twin=twin,
         ))
