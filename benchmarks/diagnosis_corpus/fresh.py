@@ -19,7 +19,9 @@ import numpy as np
 from sklearn import datasets
 
 from . import data as d
+from . import healthy
 from . import models as m
+from .faulty import _f
 
 
 def iris(seed, n_train=90, n_val=60):
@@ -62,14 +64,8 @@ def _logits_bce():
     return keras.losses.BinaryCrossentropy(from_logits=True)
 
 
-def _h(name, tags, data, model, **fit):
-    fit.setdefault("batch_size", 32)
-    return ("healthy/" + name, "healthy", tags, data, model, fit, None)
-
-
-def _f(code, name, twin, tags, data, model, **fit):
-    fit.setdefault("batch_size", 32)
-    return (f"{code}/{name}", code, tags, data, model, fit, "healthy/" + twin)
+def _h(*args, **fit):
+    return (*healthy._h(*args, **fit), None)  # no twin
 
 
 def specs():

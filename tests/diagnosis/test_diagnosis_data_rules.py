@@ -170,6 +170,10 @@ REGRESSION = rules.target_statistics(np.linspace(-5, 20, 40))
         (loss("mse"), head("sigmoid", 1), REGRESSION, "error", "[0, 1]"),
         (loss("mse"), head("relu", 1), REGRESSION, "error", "negative"),
         (loss("mse"), head("softmax", 5), LABELS, "error", "class labels"),
+        # digits labels 0..9 (int32) regressed through one linear unit
+        (loss("mse"), head(None, 1),
+         rules.target_statistics(np.arange(200, dtype="int32") % 10),
+         "warning", "integer labels 0..9"),
     ],
 )
 def test_output_layer_mismatches(loss_, head_, targets, severity, word):
@@ -190,6 +194,14 @@ def test_output_layer_mismatches(loss_, head_, targets, severity, word):
         (loss("binary_crossentropy", True), head(None, 1), BINARY),
         (loss("mse"), head(None, 1), REGRESSION),
         (loss("mse"), head("sigmoid", 1), BINARY),  # [0, 1] targets
+        # Whole-number float targets, ids with a gap, and 0/1 labels are
+        # not read as class ids.
+        (loss("mse"), head(None, 1),
+         rules.target_statistics(np.arange(200, dtype="float32") % 10)),
+        (loss("mse"), head(None, 1),
+         rules.target_statistics(np.array([0, 1, 2, 4] * 10))),
+        (loss("mse"), head(None, 1),
+         rules.target_statistics(np.array([0, 1] * 10))),
         (loss("categorical_crossentropy"), head("softmax", 2),
          rules.target_statistics(np.eye(2)[[0, 1, 1, 0]])),
     ],

@@ -216,6 +216,7 @@ def target_statistics(y: Any) -> dict | None:
         "rms": float(np.sqrt((fin**2).mean())),
         "mean_abs": float(np.abs(fin).mean()),
         "integer": integer,
+        "dtype_kind": y.dtype.kind,
         "unique": int(np.unique(fin[:4096]).size),
         "row_sums_one": bool(
             y.ndim >= 2 and np.allclose(v.reshape(-1, y.shape[-1]).sum(1), 1)

@@ -9,6 +9,7 @@ break elsewhere; these are judged on the model as written.
 
 from __future__ import annotations
 
+from keras_training_kit.diagnosis.rules import thresholds as T
 from keras_training_kit.diagnosis.finding import Finding
 from keras_training_kit.diagnosis.rules.data import (
     CROSS_ENTROPIES,
@@ -94,6 +95,18 @@ def check_loss_output(
                 "use sparse_categorical_crossentropy with a softmax output",
                 **ev,
             )]
+        labels = _class_ids(targets)
+        if units == 1 and act in _UNBOUNDED and labels:
+            return [_finding(
+                "warning",
+                f"{name} on integer labels 0..{labels - 1} through one "
+                f"{ev['activation']} unit: class ids are not distances "
+                "(predicting 4.5 between a 4 and a 5 is not a class)",
+                f"for {labels} classes use Dense({labels}, "
+                "activation='softmax') with sparse_categorical_crossentropy; "
+                "if they are ordinal scores, ignore this",
+                **ev,
+            )]
         if act in _PROBABILITY and (lo < 0 or hi > 1):
             return [_finding(
                 "error",
@@ -111,6 +124,22 @@ def check_loss_output(
                 **ev,
             )]
     return []
+
+
+def _class_ids(targets: dict) -> int | None:
+    """C when the targets look like Keras class ids: an integer dtype (as
+    `sparse_categorical_crossentropy` takes them), one value per sample,
+    exactly the values 0..C-1 with 3 <= C <= `MAX_CLASS_IDS`; else None."""
+    shape = targets.get("shape") or []
+    if targets.get("dtype_kind") not in ("i", "u") or len(shape) > 2 or (
+        len(shape) == 2 and shape[1] != 1
+    ):
+        return None
+    lo, hi, unique = targets["min"], targets["max"], targets.get("unique")
+    c = int(hi) + 1
+    if lo != 0 or unique != c or not 3 <= c <= T.MAX_CLASS_IDS:
+        return None
+    return c
 
 
 def _label_range(name, units, targets, ev) -> list[Finding]:

@@ -123,6 +123,11 @@ FAR_MEAN = 10.0  # |mean| / (std + eps) of a feature whose |mean| > 1
 # reach the mean. Margins on the calibration half: healthy target RMS <=
 # 15 (raw friedman1), unscaled >= 2e7.
 TARGET_RMS_HIGH = 100.0
+# Integer targets that are exactly 0..C-1 with 3 <= C <= this, under a
+# regression loss through one unbounded unit, read as class ids (Keras'
+# sparse labels). Not calibrated: a convention bound (CIFAR-100 has 100
+# classes; counts and ratings in the corpus are float targets).
+MAX_CLASS_IDS = 100
 
 # -- initial loss -----------------------------------------------------------
 # Initial data loss / chance level (Karpathy's "verify loss @ init": it
