@@ -1,8 +1,7 @@
-"""The tensor helpers and the background compiler of `Probe`."""
+"""The tensor helpers of `Probe`."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import keras
@@ -74,28 +73,3 @@ def _rms(a: Any) -> Any:
     """sqrt(mean(a^2)) in float32 (inf past 1.8e19: exploded anyway)."""
     return ops.sqrt(ops.mean(ops.square(ops.cast(a, "float32"))))
 
-
-class Background:
-    """`fn()` run in a daemon thread; `result()` is None until it is done
-    (and when it failed: then `failed`)."""
-
-    def __init__(self, fn):
-        self._value, self.failed = None, False
-
-        def run():
-            try:
-                self._value = fn()
-            except Exception:  # noqa: BLE001 (then the plain jit path)
-                self.failed = True
-
-        self._thread = threading.Thread(target=run, daemon=True,
-                                        name="ktk-probe-compile")
-        self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def result(self, timeout: float | None = 0.0):
-        self._thread.join(timeout)
-        return None if self._thread.is_alive() else self._value

@@ -267,11 +267,9 @@ class RunRecorder(keras.callbacks.Callback):
         return [w for w in self.model.trainable_variables
                 if w.path.rsplit("/", 1)[-1] == "kernel"]
 
-    def _run_probe(self, wait: bool = False) -> None:
+    def _run_probe(self) -> None:
         if self._probe_data is None:
             return
-        if self._probe is not None and self._probe.pending and not wait:
-            return  # compiling in the background: the next one
         if self._probe is None:
             from keras_training_kit.diagnosis.probe import Probe
 
@@ -376,9 +374,6 @@ class RunRecorder(keras.callbacks.Callback):
         self._keep_if_best(clean.get("val_loss", clean.get("loss")), weights)
 
     def on_train_end(self, logs=None):
-        if self._probe is not None and len(self.record.probes) < 2:
-            self._snapshot = None
-            self._run_probe(wait=True)  # a run shorter than the compilation
         for cb in self._callbacks:
             if isinstance(cb, keras.callbacks.EarlyStopping):
                 self.record.early_stopping = {

@@ -351,3 +351,4 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
         assert got["dead"] == single["dead"], key
     assert result["fit_logs"][0] == result["fit_logs"][1]
     assert result["fit_probes"] and None not in result["fit_probes"]
+
