@@ -31,6 +31,7 @@ from keras_training_kit.diagnosis._probe_ops import (
     activation_name,
 )
 
+
 class Probe:
     """Gradient, activation and weight statistics of a model on one batch.
 
@@ -273,7 +274,8 @@ class Probe:
     def _build_jax(self):
         import jax
 
-        def body(kernels, others, x, y, sw, gain):
+        def probe(kernels, others, x, y, sw, gain):
+            self.traces += 1
             args = (kernels, others, x, y, sw, gain)
             grads = []
             if self._with_grads:
@@ -285,11 +287,7 @@ class Probe:
                 loss, grads, kernels, y_pred, acts, self._unscale(gain)
             )
 
-        def traced(*args):
-            self.traces += 1
-            return body(*args)
-
-        fn = jax.jit(traced)
+        fn = jax.jit(probe)
 
         def call(x, y, sw, gain):
             kernels = [w.value for w in self._kernels]
