@@ -150,6 +150,19 @@ def _nth_start(log, n, who="tuner0"):
     return condition
 
 
+def _kill_worker(proc, victim):
+    """SIGKILLs the worker of `victim` (a start event); the run's output."""
+    os.kill(victim["pid"], signal.SIGKILL)
+    return proc.communicate(timeout=180)[0]
+
+
+def _reap(proc):
+    """Kills the launcher if a failed assertion left it running."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def _trial_files(directory, project="dist"):
     root = os.path.join(directory, project)
     out = {}
@@ -249,12 +262,9 @@ def test_killed_worker_loses_no_finished_trial(tmp_path, script):
             t for t, rec in _trial_files(directory).items()
             if rec["status"] == "COMPLETED"
         }
-        os.kill(victim["pid"], signal.SIGKILL)
-        output, _ = proc.communicate(timeout=180)
+        output = _kill_worker(proc, victim)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _reap(proc)
     assert proc.returncode == 128 + signal.SIGKILL, output[-3000:]
     assert "worker tuner0 exited with code 137" in output
     trials = _trial_files(directory)
@@ -285,12 +295,9 @@ def test_a_worker_starts_in_the_place_of_the_last_one_killed(tmp_path,
     proc = _tune(1, script, log, directory, "random", "1.0")
     try:
         victim = _wait(_nth_start(log, 2), 120, proc)
-        os.kill(victim["pid"], signal.SIGKILL)
-        output, _ = proc.communicate(timeout=180)
+        output = _kill_worker(proc, victim)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _reap(proc)
     assert proc.returncode == 128 + signal.SIGKILL, output[-3000:]
     assert "starting tuner1 in the place of tuner0" in output, output[-3000:]
     trials = _trial_files(directory)
@@ -366,12 +373,9 @@ def test_distributed_pruning_survives_a_killed_worker(tmp_path):
             t for t, rec in _trial_files(directory, "grid").items()
             if rec["status"] == "COMPLETED"
         }
-        os.kill(victim["pid"], signal.SIGKILL)
-        output, _ = proc.communicate(timeout=180)
+        output = _kill_worker(proc, victim)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _reap(proc)
     assert "worker tuner0 exited with code 137" in output, output[-3000:]
     trials = _trial_files(directory, "grid")
     assert len(trials) == 7

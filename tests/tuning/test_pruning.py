@@ -138,18 +138,25 @@ def _linear_sgd(lr):
     return model
 
 
+def _epoch_counter(fits):
+    """A callback that appends each fit's epoch count to `fits` (through a
+    closure: keras-tuner deep-copies the callbacks it is given)."""
+
+    class Count(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            fits.append(0)
+
+        def on_epoch_end(self, epoch, logs=None):
+            fits[-1] += 1
+
+    return Count()
+
+
 def test_search_prunes_slow_learners(tmp_path):
     rng = np.random.RandomState(0)
     x = rng.randn(128, 3).astype("float32")
     y = (x @ np.array([[1.0], [-1.0], [0.5]])).astype("float32")
     seen = []
-
-    class Count(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            seen.append(0)
-
-        def on_epoch_end(self, epoch, logs=None):
-            seen[-1] += 1
 
     def build(hp):
         return _linear_sgd(hp.Choice(
@@ -158,7 +165,7 @@ def test_search_prunes_slow_learners(tmp_path):
     result = search(
         build, x, y, strategy="grid", max_trials=8, epochs=6,
         validation_split=0.25, directory=tmp_path, prune="median",
-        verbose=0, callbacks=[Count()], seed=0, batch_size=8,
+        verbose=0, callbacks=[_epoch_counter(seen)], seed=0, batch_size=8,
     )
     by_lr = {t["hyperparameters"]["lr"]: t for t in result.trials}
     assert len(result.trials) == 8
@@ -237,13 +244,6 @@ def test_cross_validated_search_prunes_along_the_folds(tmp_path):
     y = (x @ np.array([[1.0], [-1.0], [0.5]])).astype("float32")
     folds, epochs, fits = 3, 3, []
 
-    class Count(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            fits.append(0)
-
-        def on_epoch_end(self, epoch, logs=None):
-            fits[-1] += 1
-
     def build(hp):
         return _linear_sgd(hp.Choice(
             "lr", [0.05, 0.04, 1e-5, 2e-5, 3e-5, 0.03, 4e-5, 0.02]))
@@ -251,7 +251,7 @@ def test_cross_validated_search_prunes_along_the_folds(tmp_path):
     result = search(
         build, x, y, strategy="grid", max_trials=8, epochs=epochs,
         folds=folds, directory=tmp_path, prune="asha", verbose=0,
-        callbacks=[Count()], seed=0, batch_size=8,
+        callbacks=[_epoch_counter(fits)], seed=0, batch_size=8,
     )
     by_lr = {t["hyperparameters"]["lr"]: t for t in result.trials}
     assert len(by_lr) == 8
