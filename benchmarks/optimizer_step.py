@@ -15,7 +15,12 @@ as 100 variables).
   `torch._foreach_*` path vs Keras' own).
 
 Goal: no row slower than the Keras built-in (ratio <= 1.00). Each backend
-runs in its own process (`--backend all` starts one per backend).
+runs in its own process (`--backend all` starts one per backend). Timing
+(`_timing.py`): each sample is a block of steps lasting >= 50 ms, the
+contenders interleaved in a rotating order, the ratio the median of the
+paired per-round ratios, and an A/A control (a second copy of the Keras
+built-in) in the same rounds: "noise" marks a ratio above 1.00 by less
+than the control's distance from 1.00, "SLOWER" one beyond it.
 
     python benchmarks/optimizer_step.py                  # TensorFlow table
     python benchmarks/optimizer_step.py --quick          # N = 1M only
@@ -40,6 +45,9 @@ if "--backend" in sys.argv:  # fixed at import: set before importing keras
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _timing  # noqa: E402
 
 import keras_training_kit as ktk  # noqa: E402
 
@@ -152,32 +160,31 @@ def main_other_backend(args, sizes, pairs):
     backend = keras.backend.backend()
     mode = "jax.jit(stateless_apply)" if backend == "jax" else "eager apply"
     print(f"{backend}, Keras {keras.__version__}, {os.cpu_count()} CPU "
-          f"cores; {mode}; medians of {args.repeats} interleaved runs, "
-          "milliseconds; goal: kit/keras <= 1.00")
+          f"cores; {mode}; {args.repeats} interleaved rounds of >= 50 ms "
+          "blocks, ms per step; goal: kit/keras <= 1.00")
     print(f"{'optimizer':<14}{'N':>4}{'vars':>5} |{'kit':>8}{'keras':>8}"
-          f"{'ratio':>7}{'paired':>7}")
+          f"{'paired':>7}{'A/A':>6}")
     rows = []
     for total in sizes:
         for name, kit, builtin, _ in pairs:
             for pieces in (1, 100):
                 fns = {who: _other_backend_step(make, total, pieces)
-                       for who, make in (("kit", kit), ("keras", builtin))}
-                times = {key: [] for key in fns}
-                for r in range(args.repeats):  # interleaved, order swapped
-                    for key in (("kit", "keras") if r % 2 else
-                                ("keras", "kit")):
-                        times[key] += _time(fns[key], 1)
-                paired = statistics.median(
-                    a / b for a, b in zip(times["kit"], times["keras"])
-                )
+                       for who, make in (("kit", kit), ("keras", builtin),
+                                         ("keras2", builtin))}
+                calls = _timing.calls_per_block(fns["keras"])
+                times = _timing.interleaved(fns, args.repeats, calls)
+                paired = _timing.paired(times, "kit", "keras")
+                control = _timing.paired(times, "keras2", "keras")
                 t = {k: statistics.median(v) * 1e3 for k, v in times.items()}
                 rows.append(dict(optimizer=name, n=total, variables=pieces,
                                  kit=t["kit"], keras=t["keras"],
-                                 paired=paired, backend=backend))
+                                 paired=paired, control=control,
+                                 verdict=_timing.verdict(paired, control),
+                                 backend=backend))
                 print(f"{name:<14}{total / 1e6:>3.0f}M{pieces:>5} |"
                       f"{t['kit']:>8.2f}{t['keras']:>8.2f}"
-                      f"{t['kit'] / t['keras']:>7.2f}{paired:>7.2f}"
-                      f"{'' if paired <= 1.0 else '  MISS'}", flush=True)
+                      f"{paired:>7.2f}{control:>6.2f}  {rows[-1]['verdict']}",
+                      flush=True)
                 del fns
                 keras.backend.clear_session()
                 gc.collect()
@@ -188,7 +195,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="N = 1M only")
     parser.add_argument("--large", action="store_true", help="N = 32M only")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=11,
+                        help="interleaved rounds")
     parser.add_argument("--only", default=None, help="comma-separated names")
     parser.add_argument("--backend", default=None,
                         help="tensorflow (default), jax, torch or all")
@@ -210,13 +218,13 @@ def main(argv=None):
     import tensorflow as tf
 
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-          f"{os.cpu_count()} CPU cores; medians of {args.repeats} interleaved "
-          "runs, milliseconds")
+          f"{os.cpu_count()} CPU cores; {args.repeats} interleaved rounds of "
+          ">= 50 ms blocks, ms per step (medians)")
     print("goal: no row slower than the Keras built-in: paired kit/keras "
           "<= 1.00 without and with XLA")
     header = (f"{'optimizer':<14}{'N':>4}{'vars':>5} |{'kit':>7}{'keras':>7}"
-              f"{'paired':>7} |{'kit':>6}{'keras':>7}{'paired':>7}"
-              f"{'floor':>6}{'k/fl':>6}")
+              f"{'paired':>7}{'A/A':>6} |{'kit':>6}{'keras':>7}{'paired':>7}"
+              f"{'A/A':>6}{'floor':>6}{'k/fl':>6}  no XLA / XLA")
     rows = []
     for total in sizes:
         bandwidth = copy_bandwidth(total)
@@ -228,38 +236,40 @@ def main(argv=None):
             for pieces in (1, 100):
                 fns = {
                     (who, jit): _step_fn(make, total, pieces, jit)
-                    for who, make in (("kit", kit), ("keras", builtin))
+                    for who, make in (("kit", kit), ("keras", builtin),
+                                      ("keras2", builtin))
                     for jit in (False, True)
                 }
-                times = {key: [] for key in fns}
-                keys = list(fns)
-                for r in range(args.repeats):  # interleaved, order swapped
-                    for key in (keys if r % 2 == 0 else keys[::-1]):
-                        times[key] += _time(fns[key], 1)
+                times, paired, control = {}, {}, {}
+                for jit in (False, True):
+                    group = {k: f for k, f in fns.items() if k[1] == jit}
+                    calls = _timing.calls_per_block(fns["keras", jit])
+                    times.update(_timing.interleaved(group, args.repeats,
+                                                     calls))
+                    paired[jit] = _timing.paired(
+                        times, ("kit", jit), ("keras", jit))
+                    control[jit] = _timing.paired(
+                        times, ("keras2", jit), ("keras", jit))
                 t = {k: statistics.median(v) * 1e3 for k, v in times.items()}
-                paired = {
-                    jit: statistics.median(
-                        a / b for a, b in zip(times["kit", jit],
-                                              times["keras", jit]))
-                    for jit in (False, True)
-                }
+                verdicts = [_timing.verdict(paired[j], control[j])
+                            for j in (False, True)]
                 row = dict(
                     optimizer=name, n=total, variables=pieces,
                     kit=t["kit", False], keras=t["keras", False],
-                    paired=paired[False], kit_xla=t["kit", True],
-                    keras_xla=t["keras", True], paired_xla=paired[True],
-                    floor=floor * 1e3,
+                    paired=paired[False], control=control[False],
+                    kit_xla=t["kit", True], keras_xla=t["keras", True],
+                    paired_xla=paired[True], control_xla=control[True],
+                    floor=floor * 1e3, verdicts=verdicts,
                 )
                 rows.append(row)
-                miss = max(paired.values()) > 1.0
                 print(f"{name:<14}{total / 1e6:>3.0f}M{pieces:>5} |"
                       f"{row['kit']:>7.2f}{row['keras']:>7.2f}"
-                      f"{row['paired']:>7.2f} |"
+                      f"{row['paired']:>7.2f}{row['control']:>6.2f} |"
                       f"{row['kit_xla']:>6.2f}{row['keras_xla']:>7.2f}"
-                      f"{row['paired_xla']:>7.2f}"
+                      f"{row['paired_xla']:>7.2f}{row['control_xla']:>6.2f}"
                       f"{row['floor']:>6.2f}"
                       f"{row['kit_xla'] / row['floor']:>6.2f}"
-                      f"{'  MISS' if miss else ''}", flush=True)
+                      f"  {' / '.join(verdicts)}", flush=True)
                 del fns  # 32M-value configs hold GBs: free before the next
                 keras.backend.clear_session()
                 gc.collect()

@@ -25,10 +25,15 @@ class KitOptimizer(keras.optimizers.Optimizer):
     runs the rule and assigns the results (any backend, and inside XLA);
     on TensorFlow outside XLA the optimizer's `_backend_update_step`
     instead runs the same rule for all variables in one XLA-compiled call
-    (`_compiled_update`), and on PyTorch the same formula as multi-tensor
-    `torch._foreach_*` kernels (`_foreach_update`). The `keras.ops` rule is
-    the reference every path is tested against.
+    (`_compiled_update`; variables smaller than the class's
+    `_fuse_min_size` stay on the plain path), and on PyTorch the same
+    formula as multi-tensor `torch._foreach_*` kernels (`_foreach_update`).
+    The `keras.ops` rule is the reference every path is tested against.
     """
+
+    # Variables below this many values skip the compiled TF update (see
+    # `_compiled_update`): 0 = every variable is worth fusing.
+    _fuse_min_size = 0
 
     def __init__(self, learning_rate, name=None, **kwargs):
         v.check_learning_rate(learning_rate)
@@ -85,15 +90,28 @@ class KitOptimizer(keras.optimizers.Optimizer):
 def _fast_update_step(optimizer, grads, trainable_variables, learning_rate):
     """The optimizer's `_backend_update_step` (installed via `_compat`).
 
-    TensorFlow outside XLA: one XLA-compiled call for all variables
-    (`_compiled_update`); PyTorch: multi-tensor `torch._foreach_*` kernels
-    (`_foreach_update`); everywhere else (JAX, XLA, `tf.distribute`,
+    TensorFlow outside XLA: one XLA-compiled call for the variables worth
+    fusing (`_compiled_update.partition`), the plain loop for the rest;
+    PyTorch: multi-tensor `torch._foreach_*` kernels (`_foreach_update`); everywhere else (JAX, XLA, `tf.distribute`,
     sparse gradients) Keras' own loop over `update_step`.
     """
-    if _compiled_update.usable(grads):
+    fused = _compiled_update.partition(optimizer, grads)
+    if fused:
         _compiled_update.apply(
-            optimizer, grads, trainable_variables, learning_rate
+            optimizer,
+            [grads[i] for i in fused],
+            [trainable_variables[i] for i in fused],
+            learning_rate,
         )
+        chosen = set(fused)
+        rest = [i for i in range(len(grads)) if i not in chosen]
+        if rest:
+            _compat.keras_update_step(
+                optimizer,
+                [grads[i] for i in rest],
+                [trainable_variables[i] for i in rest],
+                learning_rate,
+            )
     elif _foreach_update.usable(optimizer, grads):
         _foreach_update.apply(
             optimizer, grads, trainable_variables, learning_rate
