@@ -80,7 +80,7 @@ class Adagrad(KitOptimizer):
         (accumulator,) = slots  # holds Σg² + initial value + ε
         accumulator = accumulator + ops.square(gradient)
         update = learning_rate * gradient * ops.rsqrt(accumulator)
-        return variable - update, (accumulator,)
+        return update, (accumulator,)
 
     def get_config(self):
         config = super().get_config()

@@ -95,14 +95,14 @@ class Adam(KitOptimizer):
             update = (learning_rate / correction_1) * m / (
                 ops.sqrt(v_hat_max) + self.epsilon
             )
-            return variable - update, (m, v, v_hat_max)
+            return update, (m, v, v_hat_max)
         # m̂ / (√v̂ + ε) = (√c₂ / c₁) · m / (√v + ε√c₂) with cᵢ = 1 − βᵢᵗ:
         # Algorithm 1 exactly, with one division per element instead of three
         # (the elementwise work is what bounds the update on a CPU).
         sqrt_c2 = ops.sqrt(correction_2)
         step_size = learning_rate * sqrt_c2 / correction_1
         update = step_size * m / (ops.sqrt(v) + self.epsilon * sqrt_c2)
-        return variable - update, (m, v)
+        return update, (m, v)
 
     def get_config(self):
         config = super().get_config()

@@ -104,15 +104,13 @@ class Momentum(KitOptimizer):
         if not self.ema:
             velocity = beta * velocity - learning_rate * gradient
             if self.nesterov:
-                return variable + beta * velocity - learning_rate * gradient, (
-                    velocity,
-                )
-            return variable + velocity, (velocity,)
+                return learning_rate * gradient - beta * velocity, (velocity,)
+            return -velocity, (velocity,)
         # The slot holds u = v / (1 − β), the undamped sum u ← βu + g, so
         # that v = (1 − β)u costs no extra pass (see the docstring).
         velocity = beta * velocity + gradient
         direction = beta * velocity + gradient if self.nesterov else velocity
-        return variable - learning_rate * (1.0 - beta) * direction, (velocity,)
+        return learning_rate * (1.0 - beta) * direction, (velocity,)
 
     def get_config(self):
         config = super().get_config()

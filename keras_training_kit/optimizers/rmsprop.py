@@ -79,7 +79,7 @@ class RMSProp(KitOptimizer):
         if self.init_with_first_gradient:
             s = ops.where(ops.equal(step, 0.0), square, s)
         update = learning_rate * gradient * ops.rsqrt(s + self.epsilon)
-        return variable - update, (s,)
+        return update, (s,)
 
     def get_config(self):
         config = super().get_config()

@@ -48,7 +48,7 @@ class SGD(KitOptimizer):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
 
     def _rule(self, gradient, variable, slots, learning_rate, step):
-        return variable - learning_rate * gradient, ()
+        return learning_rate * gradient, ()
 
     def get_config(self):
         return super().get_config()

@@ -169,7 +169,7 @@ def test_fit_takes_the_foreach_path(foreach_calls):
 def test_subclass_with_its_own_rule_gets_the_plain_path(foreach_calls):
     class HalfSGD(ktk.optimizers.SGD):
         def _rule(self, gradient, variable, slots, learning_rate, step):
-            return variable - 0.5 * learning_rate * gradient, ()
+            return 0.5 * learning_rate * gradient, ()  # the update
 
     w = keras.Variable(np.ones(3, "float32"))
     HalfSGD(0.2).apply([keras.ops.ones(3)], [w])
