@@ -30,16 +30,15 @@ when
   search over small models.
 
 The compiled call has a fixed cost per variable (each variable and slot is a
-resource argument of the XLA launch), about what TensorFlow spends on two or
-three plain kernels. A rule with many elementwise steps (momentum, Adagrad,
-RMSProp, Adam) recovers it on any variable worth fusing; plain SGD, one
-multiply-subtract, saves only a temporary per variable and recovers it on
-large variables only. An optimizer class says so with `_fuse_min_size`:
-variables smaller than that take the plain path in the same step
-(`partition`). Measured side by side (`benchmarks/optimizer_step.py`,
-2 cores, no XLA): SGD over 100 variables of 10k values 1.32x the plain
-path's time, over 10 of 100k 1.10x, over 1 of 1M 0.63x; Momentum and Adam
-over 100 of 10k 0.85x.
+resource argument of the XLA launch, and its results are new buffers where
+TensorFlow's own kernels update in place), so only variables of at least
+`KitOptimizer._fuse_min_size` values (2^18) go through it; the others take
+the plain path in the same step (`partition`). Measured side by side
+(`benchmarks/optimizer_step.py`, 2 cores, no XLA, paired kit/Keras): one
+variable of 1M values 0.29-0.66 for every optimizer, on every run; 100
+variables of 10k values 0.85 in a fresh process but 1.04-1.22 in the
+benchmark's long-running one (6 of 7 optimizers); SGD over 10 variables of
+100k values 1.10.
 
 This path is TensorFlow only (`tf.function(jit_compile=True)` has no
 counterpart elsewhere); PyTorch has its own fast path (`_foreach_update`),

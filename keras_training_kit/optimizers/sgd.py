@@ -39,11 +39,6 @@ class SGD(KitOptimizer):
         - Robbins & Monro, 1951, "A Stochastic Approximation Method".
     """
 
-    # One multiply-subtract: fusing it saves only a temporary, which pays
-    # for the compiled call's per-variable cost on large variables only
-    # (measured in `_compiled_update`'s docstring).
-    _fuse_min_size = 1 << 18
-
     def __init__(self, learning_rate=0.01, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
 

@@ -68,8 +68,8 @@ def test_compiled_path_is_really_taken(monkeypatch):
     assert not calls, "a small update should not pay for an XLA compile"
 
 
-def test_sgd_fuses_only_large_variables(monkeypatch):
-    """SGD's compiled call takes the variables of >= `_fuse_min_size`
+def test_only_large_variables_are_fused(monkeypatch):
+    """The compiled call takes the variables of >= `_fuse_min_size`
     values, the plain path the rest, in the same step; the result is the
     rule's, and a small-variable model skips the compiled call."""
     import tensorflow as tf
@@ -77,7 +77,7 @@ def test_sgd_fuses_only_large_variables(monkeypatch):
     from keras_training_kit.optimizers import _compiled_update
 
     floor = ktk.optimizers.SGD._fuse_min_size
-    assert floor > ktk.optimizers.Adam._fuse_min_size == 0
+    assert floor >= _compiled_update.MIN_TOTAL_SIZE
     fused = []
     original = _compiled_update.apply
     monkeypatch.setattr(
@@ -89,26 +89,30 @@ def test_sgd_fuses_only_large_variables(monkeypatch):
     start = [rng.normal(size=(floor,)), rng.normal(size=(100, 50)),
              rng.normal(size=(7,))]
     grads = [rng.normal(size=w.shape) for w in start]
-    variables = [keras.Variable(w, dtype="float32") for w in start]
-    opt = ktk.optimizers.SGD(0.1)
-    step = tf.function(lambda: opt.apply(
-        [tf.constant(g, tf.float32) for g in grads], variables))
-    step()
-    step()
-    assert fused == [[floor]], fused
-    for w, g, var in zip(start, grads, variables):
-        np.testing.assert_allclose(var.numpy(), w - 2 * 0.1 * g, rtol=1e-5,
-                                   atol=1e-6)
-    fused.clear()
-    small = [keras.Variable(np.ones((100, 50), "float32")) for _ in range(14)]
-    for cls, expected in ((ktk.optimizers.SGD, []),
-                          (ktk.optimizers.Momentum, [[5000] * 14])):
-        # Momentum fuses the same small variables: its rule has more to fuse.
+    for cls in (ktk.optimizers.SGD, ktk.optimizers.Momentum):
+        variables = [keras.Variable(w, dtype="float32") for w in start]
         opt = cls(0.1)
-        opt.build(small)
-        tf.function(lambda: opt.apply([tf.ones((100, 50))] * 14, small))()
-        assert fused == expected, (cls.__name__, fused)
+        step = tf.function(lambda: opt.apply(
+            [tf.constant(g, tf.float32) for g in grads], variables))
+        step()
+        step()
+        # one record per trace (a first call that builds slots traces twice)
+        assert fused and all(f == [floor] for f in fused), (cls.__name__,
+                                                            fused)
         fused.clear()
+        first = [w - 0.1 * g for w, g in zip(start, grads)]
+        if cls is ktk.optimizers.SGD:
+            expected = [w - 0.1 * g for w, g in zip(first, grads)]
+        else:  # v2 = 0.9 v1 - lr g = -1.9 lr g
+            expected = [w - 0.19 * g for w, g in zip(first, grads)]
+        for want, var in zip(expected, variables):
+            np.testing.assert_allclose(var.numpy(), want, rtol=1e-5,
+                                       atol=1e-5)
+    small = [keras.Variable(np.ones((100, 50), "float32")) for _ in range(14)]
+    opt = ktk.optimizers.Adam(0.1)
+    opt.build(small)
+    tf.function(lambda: opt.apply([tf.ones((100, 50))] * 14, small))()
+    assert not fused, "many small variables should stay on TF's kernels"
 
 
 # ---- torch.optim ---------------------------------------------------------

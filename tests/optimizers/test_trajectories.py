@@ -17,9 +17,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _reference as ref  # noqa: E402
 
 STEPS = 12
-# 73,728 + 12 values: above MIN_TOTAL_SIZE, so on TensorFlow outside XLA the
-# compiled path updates both; the plain path is tested by turning it off.
-SHAPES = [(256, 288), (3, 4)]
+# 262,144 + 12 values: on TensorFlow outside XLA the compiled path updates
+# the large variable (>= `_fuse_min_size`) and the plain path the small one
+# in the same step; the plain path alone is tested by turning the other off.
+SHAPES = [(512, 512), (3, 4)]
 
 
 def _grads(seed=0):
