@@ -86,22 +86,31 @@ class Adam(KitOptimizer):
 
     def _rule(self, gradient, variable, slots, learning_rate, step):
         m, v = slots[:2]
-        correction_1 = _bias_correction(self.beta_1, step, variable.dtype)
-        correction_2 = _bias_correction(self.beta_2, step, variable.dtype)
+        dtype = variable.dtype
+        correction_1, correction_2 = self._per_step(
+            ("corrections", dtype),
+            lambda: (_bias_correction(self.beta_1, step, dtype),
+                     _bias_correction(self.beta_2, step, dtype)),
+        )
         m = self.beta_1 * m + (1.0 - self.beta_1) * gradient
         v = self.beta_2 * v + (1.0 - self.beta_2) * ops.square(gradient)
         if self.amsgrad:
-            v_hat_max = ops.maximum(slots[2], v * (1.0 / correction_2))
-            update = (learning_rate / correction_1) * m / (
-                ops.sqrt(v_hat_max) + self.epsilon
+            step_size, inverse_c2 = self._per_step(
+                ("amsgrad", dtype),
+                lambda: (learning_rate / correction_1, 1.0 / correction_2),
             )
+            v_hat_max = ops.maximum(slots[2], v * inverse_c2)
+            update = step_size * m / (ops.sqrt(v_hat_max) + self.epsilon)
             return update, (m, v, v_hat_max)
         # m̂ / (√v̂ + ε) = (√c₂ / c₁) · m / (√v + ε√c₂) with cᵢ = 1 − βᵢᵗ:
         # Algorithm 1 exactly, with one division per element instead of three
         # (the elementwise work is what bounds the update on a CPU).
-        sqrt_c2 = ops.sqrt(correction_2)
-        step_size = learning_rate * sqrt_c2 / correction_1
-        update = step_size * m / (ops.sqrt(v) + self.epsilon * sqrt_c2)
+        step_size, eps = self._per_step(
+            ("step_size", dtype),
+            lambda: (learning_rate * ops.sqrt(correction_2) / correction_1,
+                     self.epsilon * ops.sqrt(correction_2)),
+        )
+        update = step_size * m / (ops.sqrt(v) + eps)
         return update, (m, v)
 
     def get_config(self):
