@@ -64,7 +64,10 @@ def test_batch_norm_keeps_its_moving_statistics():
     mean, std = predict_with_dropout(plain, X, samples=5)
     np.testing.assert_allclose(mean, plain.predict(X, verbose=0), rtol=1e-5,
                                atol=1e-6)
-    np.testing.assert_array_equal(std, 0.0)
+    # Zero up to float32 rounding (the samples run in differently batched
+    # calls); batch statistics instead of the moving ones would give a
+    # spread of the order of the outputs themselves.
+    np.testing.assert_allclose(std, 0.0, atol=1e-6)
 
 
 def test_layers_are_restored_even_after_an_error():
