@@ -88,10 +88,11 @@ class KitOptimizer(keras.optimizers.Optimizer):
         """`compute()`, once per step of the plain loop (`_plain_loop`).
 
         For values that depend only on the step, the learning rate and the
-        dtype (e.g. Adam's bias corrections): outside XLA each scalar
-        operation is a TensorFlow kernel, and computing them once instead of
-        once per variable saves several kernels per variable. Elsewhere
-        (compiled paths, XLA, `tf.distribute`) it simply calls `compute`.
+        dtype (the update count, Adam's bias corrections): outside XLA each
+        scalar operation is a TensorFlow kernel, and computing them once
+        instead of once per variable saves several kernels per variable.
+        Outside `_plain_loop` (the compiled TF call) and under
+        `tf.distribute` it simply calls `compute`.
         """
         memo = self.__dict__.get("_ktk_memo")
         if memo is None:
@@ -102,9 +103,9 @@ class KitOptimizer(keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         """Applies `_rule` to one variable and its slots (plain path)."""
-        step = self.__dict__.get("_ktk_step")  # set by `_plain_loop`
-        if step is None:
-            step = ops.cast(self.iterations, "float32")  # 0-based count
+        step = self._per_step(  # the 0-based update count
+            "step", lambda: ops.cast(self.iterations, "float32")
+        )
         self._apply_rule(
             gradient, variable, self._slots_of(variable), learning_rate, step
         )
@@ -115,8 +116,9 @@ def _fast_update_step(optimizer, grads, trainable_variables, learning_rate):
 
     TensorFlow outside XLA: one XLA-compiled call for the variables worth
     fusing (`_compiled_update.partition`), the plain loop for the rest;
-    PyTorch: multi-tensor `torch._foreach_*` kernels (`_foreach_update`); everywhere else (JAX, XLA, `tf.distribute`,
-    sparse gradients) Keras' own loop over `update_step`.
+    PyTorch: multi-tensor `torch._foreach_*` kernels (`_foreach_update`);
+    everywhere else (JAX, XLA, `tf.distribute`, sparse gradients) Keras'
+    own loop over `update_step` (`_plain_loop`).
     """
     fused = _compiled_update.partition(optimizer, grads)
     if fused:
@@ -144,13 +146,14 @@ def _fast_update_step(optimizer, grads, trainable_variables, learning_rate):
 
 
 def _plain_loop(optimizer, grads, variables, learning_rate):
-    """Keras' own loop over `update_step`, with the update count read once.
+    """Keras' own loop over `update_step`, per-step values computed once.
 
     Outside XLA, TensorFlow runs each operation of the step as its own
-    kernel, about 5-10 us each: reading and casting `iterations` once per
-    step instead of once per variable saves two kernels per variable (SGD
-    over 100 small variables spends a third of its time on them). Not
-    under `tf.distribute`, whose merge call runs `update_step` in a
+    kernel, about 5-10 us each: computing the update count (and Adam's
+    corrections) once per step through `KitOptimizer._per_step` instead of
+    once per variable saves kernels on every variable (SGD over 100 small
+    variables spent a third of its time on them). Not under
+    `tf.distribute`, whose merge call runs `update_step` in a
     cross-replica context that must not capture a replica's tensor.
     """
     shared = True
@@ -159,16 +162,12 @@ def _plain_loop(optimizer, grads, variables, learning_rate):
 
         shared = not tf.distribute.has_strategy()
     if shared:
-        optimizer.__dict__["_ktk_step"] = ops.cast(
-            optimizer.iterations, "float32"
-        )
         optimizer.__dict__["_ktk_memo"] = {}
     try:
         _compat.keras_update_step(
             optimizer, grads, variables, learning_rate
         )
     finally:
-        optimizer.__dict__.pop("_ktk_step", None)
         optimizer.__dict__.pop("_ktk_memo", None)
 
 

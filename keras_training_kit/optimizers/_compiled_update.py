@@ -125,7 +125,7 @@ def partition(optimizer, grads) -> list:
     """
     if not usable(grads):
         return []
-    floor = getattr(optimizer, "_fuse_min_size", 0)
+    floor = optimizer._fuse_min_size
     sizes = [math.prod(tuple(g.shape)) for g in grads]
     chosen = [i for i, size in enumerate(sizes) if size >= floor]
     if sum(sizes[i] for i in chosen) < MIN_TOTAL_SIZE:
