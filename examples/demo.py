@@ -188,12 +188,13 @@ def step_repair(cfg, scaled):
         "Baseline: a deep net of 8 sigmoid layers (64 units each) trained "
         "with SGD(0.1) on standardized digits. The course: deeper is not "
         "automatically better; with sigmoid the gradients vanish in the "
-        "early layers, and batch normalization before each nonlinearity "
-        "makes such a net trainable. "
+        "early layers; batch normalization before each nonlinearity, or "
+        "ReLU instead of the sigmoid, makes such a net trainable. "
         "ktk.diagnosis.repair trains the baseline with TrainingDiagnosis, "
-        "applies the remedy of the root cause to a rebuilt copy, retrains "
-        "from the same seed and keeps the change only if the validation "
-        "loss improves and the finding is gone."
+        "applies the remedies of the root cause to rebuilt copies, retrains "
+        "from the same seed, and keeps the change with the best validation "
+        "loss among those that beat the run-to-run noise and remove the "
+        "finding."
     )
     repair = getattr(ktk.diagnosis, "repair", None)
     build_model = broken_model

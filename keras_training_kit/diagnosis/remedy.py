@@ -136,6 +136,7 @@ REMEDIES: dict[str, tuple[Remedy, ...]] = {
     ),
     "high_initial_loss": (
         _r("fix_output_layer", "match the output layer to the loss"),
+        _r("reinitialize", "He/Glorot initialization with zero biases"),
         _r("scaled_initialization", "He/Glorot initialization"),
         _r("standardize_inputs", "a Normalization layer adapted on the "
            "training inputs, prepended"),

@@ -16,8 +16,10 @@ from keras_training_kit.diagnosis.repair.report import RepairReport, Run
 
 # Remedies with a dose that can be applied again on top of themselves.
 _GRADED = ("lower_learning_rate", "raise_learning_rate", "larger_batch",
-           "more_epochs", "clip_gradients")
+           "more_epochs", "clip_gradients", "less_regularization")
 _MAX_DOSES = 2
+# Remedies that correct a definite bug rather than tune the training.
+_CORRECTIONS = ("fix_output_layer",)
 
 
 def repair(
@@ -46,16 +48,22 @@ def repair(
        models are never modified), which is retrained from the same seed
        and, where the remedy leaves a layer unchanged, the same initial
        weights, and diagnosed again.
-    3. The change is kept only if the targeted finding is gone **and**
+    3. A change passes only if the targeted finding is gone **and**
        the objective beats the run-to-run noise: the original is trained
        once more with `seed + 1` (`report.noise` is the difference), and
        the remedied copy must beat the best of the current recipe's two
        runs under both seeds (it is trained with `seed + 1` too once it
-       passes under `seed`). Otherwise it is rolled back and the next
-       remedy is tried; a graded remedy that helped without removing its
-       finding (a learning rate still too high) is applied once more on
-       top of itself. Kept changes compose (standardized inputs, then a
-       lower learning rate, ...).
+       passes under `seed`; a fixed output layer, the correction of a
+       definite bug, must only not be worse than those runs). Otherwise
+       it is rolled back and the next remedy is tried; a graded remedy
+       that helped without removing its finding (a learning rate still
+       too high), or that passed, is applied once more on top of itself.
+       Once one remedy passes, the finding's other remedies are tried
+       too (while attempts allow), and the passing change with the best
+       objective over both seeds is kept: a deep sigmoid net may train
+       with batch normalization, yet better with ReLU; a learning rate
+       raised once may do better raised twice. Kept changes compose
+       (standardized inputs, then a lower learning rate, ...).
     4. It stops when the run is healthy or after `max_attempts`
        retrainings with a remedy.
 
@@ -176,6 +184,8 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
     noise_seconds = 0.0
     pair: tuple = ()  # the current recipe's scores under both seeds
     tried: set = set()
+    passed: list = []  # (badness, run, recipe, record) of passing remedies
+    target = None  # the finding whose remedies are being compared
     while current.problems and trained < max_attempts:
         if noise is None:  # run-to-run noise of the original, once
             second = ctx.train(recipe, seed=ctx.seed + 1)
@@ -186,8 +196,12 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
             ) else 0.0
             _say(verbose, f"repair: run-to-run noise of {ctx.objective}: "
                           f"{noise:.4g} (seeds {ctx.seed}, {ctx.seed + 1})")
-        step = _next_remedy(current, tried)
+        step = _next_remedy(current, tried, target)
         if step is None:
+            if passed:  # every remedy of the root cause has had its turn
+                current, recipe, pair = _commit(passed, ctx, verbose)
+                passed, target, tried = [], None, set()
+                continue
             break
         finding, remedy = step
         tried.add(remedy.name)
@@ -201,34 +215,44 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
             _say(verbose, f"repair: {remedy.name} for {finding.code}: "
                           f"not applied ({e})")
             continue
+        passes = 0
         for dose in range(_MAX_DOSES + 1):
             record["params"] = chosen
             run = ctx.train(candidate)
             trained += 1
             gone = finding.code not in run.codes
-            best_now = min(ctx.badness(p) for p in pair)
+            best_now = _bar(remedy.name, pair, ctx)
             better = ctx.badness(run.score) < best_now
             both = better
             if gone and better:  # the same test under the second seed
                 other = ctx.train(candidate, seed=ctx.seed + 1).score
                 both = ctx.badness(other) < best_now
                 record["score_seed2"] = other
-            kept = gone and both
+            ok = gone and both
             record.update(
-                findings=run.findings, score=run.score, kept=kept,
+                findings=run.findings, score=run.score, kept=False,
                 trained=True, seconds=time.perf_counter() - start, run=run,
                 note=_why(gone, better, both, finding.code),
             )
             attempts.append(record)
             _say(verbose, f"repair: {remedy.name} {_short(chosen)} for "
                           f"{finding.code}: {run.describe(ctx.objective)}: "
-                          f"{'kept' if kept else 'rolled back'}")
+                          f"{'passes' if ok else 'rolled back'}")
             if verbose >= 2:
                 print(run.text)
-            # Better, but the finding is still there: a stronger dose of
-            # a graded remedy (a learning rate lower again, a larger
-            # batch), from that candidate, while attempts allow.
-            if kept or not (better and not gone) or (
+            if ok:
+                mean = (ctx.badness(run.score)
+                        + ctx.badness(record["score_seed2"])) / 2
+                passed.append((mean, run, candidate, record))
+                target = finding.code
+                if passes:  # one stronger dose after a pass, not more
+                    break
+                passes += 1
+            # A graded remedy (a learning rate lower again, a larger
+            # batch) gets a stronger dose, from that candidate, while
+            # attempts allow: when it helped but left its finding, and
+            # once when it passed (the stronger dose may do better).
+            if not (ok or (better and not gone)) or (
                 remedy.name not in _GRADED or trained >= max_attempts
                 or dose == _MAX_DOSES
             ):
@@ -238,10 +262,8 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
             except _surgery.Unapplicable:
                 break
             record, start = _record(remedy, finding), time.perf_counter()
-        if kept:
-            current, recipe = run, candidate
-            pair = (run.score, record["score_seed2"])
-            tried = set()
+    if passed:  # out of attempts while comparing
+        current, recipe, pair = _commit(passed, ctx, verbose)
     report = RepairReport(before, current, attempts, ctx.objective,
                           ctx.mode, noise, noise_seconds)
     _say(verbose, report.summary())
@@ -254,8 +276,37 @@ def _record(remedy, finding) -> dict:
             "kept": False, "trained": False, "seconds": 0.0, "note": ""}
 
 
-def _next_remedy(run: Run, tried: set):
+def _bar(remedy: str, pair: tuple, ctx: Context) -> float:
+    """The badness a change must stay under: the best of the current
+    recipe's two runs; for a correction of a definite bug (an output layer
+    that does not fit the loss: softmax over one unit always predicts 1,
+    although Keras computes the loss from the logits behind it) not being
+    worse than the current recipe's runs is enough."""
+    scores = [ctx.badness(p) for p in pair]
+    if remedy in _CORRECTIONS:
+        return math.nextafter(max(scores), math.inf)
+    return min(scores)
+
+
+def _commit(passed: list, ctx: Context, verbose: int):
+    """Keep the passing remedy with the best objective over both seeds."""
+    _, run, recipe, record = min(passed, key=lambda p: p[0])
+    record["kept"] = True
+    for *_, other in passed:
+        if other is not record:
+            other["note"] += (f"; {record['remedy']} did better, so it is "
+                              "the one kept")
+    _say(verbose, f"repair: kept {record['remedy']} "
+                  f"({run.describe(ctx.objective)})")
+    return run, recipe, (run.score, record["score_seed2"])
+
+
+def _next_remedy(run: Run, tried: set, target: str | None = None):
+    """The next untried remedy of the root cause (of `target`, once one of
+    its remedies has passed: its other remedies are compared first)."""
     for finding in run.problems:  # the root cause first
+        if target is not None and finding.code != target:
+            continue
         for remedy in finding.remedies:
             if remedy.name not in tried:
                 return finding, remedy

@@ -42,6 +42,9 @@ _ARCHITECTURE = (
     "standardize_targets",
 )
 _SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
+# A linear model made deeper gets one hidden ReLU layer of this many units
+# (Keras' and scikit-learn's MLP examples use 64-100).
+_HIDDEN_UNITS = 64
 _LOSSES_CATEGORICAL = ("sparse_categorical", "categorical_crossentropy")
 
 
@@ -61,6 +64,7 @@ class Recipe:
     leaky_alpha: float | None = None  # hidden ReLU -> LeakyReLU(alpha)
     initializer: str | None = None  # "scaled_initialization"/"reinitialize"
     width: int = 1
+    hidden: int = 0  # units of a hidden layer added before the output
     reg_factor: float = 1.0
     l2: float = 0.0
     dropout: float = 0.0
@@ -288,8 +292,23 @@ def bigger_model(recipe, params, ctx, remedy):
         layer.name for layer in _hidden_layers(ctx)
         if has_units(layer.get_config())
     ]
+    if not layers and not recipe.hidden:
+        # Nothing to widen (a linear model): deeper instead, one hidden
+        # ReLU layer before a dense output.
+        heads = [
+            layer for layer in walk(ctx.template)
+            if layer.name in output_layer_names(ctx.template)
+            and "units" in layer.get_config()
+        ]
+        if len(heads) != 1:
+            raise Unapplicable("no hidden dense/conv layer to widen, and "
+                               "no single dense output to put one before")
+        units = int(params.get("hidden", _HIDDEN_UNITS))
+        out = {"hidden_units": units, "before": heads[0].name}
+        return recipe.with_change(remedy.name, out, hidden=units), out
     if not layers:
-        raise Unapplicable("no hidden dense/conv layer to widen")
+        layers = [f"{name}_hidden" for name in output_layer_names(
+            ctx.template)]
     width = recipe.width * int(params.get("width", 2))
     out = {"width": width, "layers": layers}
     return recipe.with_change(remedy.name, out, width=width), out

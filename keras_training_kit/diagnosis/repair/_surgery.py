@@ -101,6 +101,8 @@ class _Transformer:
         self.outputs = outputs
         self.output_fix = output_fix
         self.changed: set[str] = set()  # layers whose init was redrawn
+        # Layers to apply before a layer (by name), e.g. a new hidden layer.
+        self.before: dict[str, list] = {}
         self.regularization_scaled = 0
 
     def __call__(self, layer: keras.layers.Layer) -> list:
@@ -111,6 +113,14 @@ class _Transformer:
         cls = layer.__class__
         name = layer.name
         if name in self.outputs:
+            if r.hidden and "units" in config:
+                # A linear model made deeper: the hidden layer goes first
+                # (see `before`), widened with the rest.
+                self.before[name] = [keras.layers.Dense(
+                    int(r.hidden) * int(r.width), activation="relu",
+                    kernel_initializer="he_normal", name=f"{name}_hidden",
+                )]
+                self.changed.add(name)
             if self.output_fix and has_units(config):
                 config.update(self.output_fix)
             if r.initializer and "kernel_initializer" in config:
@@ -194,17 +204,22 @@ def rebuild(
     if isinstance(template, keras.Sequential):
         spec = template.inputs[0]
         inp = keras.Input(batch_shape=tuple(spec.shape), dtype=spec.dtype)
-        layers = [new for layer in template.layers for new in transform(layer)]
+        layers = []
+        for layer in template.layers:
+            chain = transform(layer)
+            layers += [*transform.before.get(layer.name, ()), *chain]
         if normalizer is not None:
             layers = [normalizer, *layers]
         model = keras.Sequential([inp, *layers], name=template.name)
         return model, transform
     extras: dict[int, list] = {}
+    firsts: dict[int, list] = {}
     normalized: dict[int, Any] = {}
 
     def clone_function(layer):
         chain = transform(layer)
         extras[id(chain[0])] = chain[1:]
+        firsts[id(chain[0])] = transform.before.get(layer.name, [])
         return chain[0]
 
     def call_function(layer, *args, **kwargs):
@@ -214,6 +229,11 @@ def rebuild(
                 if id(first) not in normalized:
                     normalized[id(first)] = normalizer(first)
                 args = (normalized[id(first)], *args[1:])
+        if firsts.get(id(layer)) and args:
+            first = args[0]
+            for extra in firsts[id(layer)]:
+                first = extra(first)
+            args = (first, *args[1:])
         out = layer(*args, **kwargs)
         for extra in extras.get(id(layer), ()):
             out = extra(out)

@@ -299,3 +299,107 @@ def test_docstring_example_runs():
                             globs={"keras": keras, "repair": _loop.repair}):
         runner.run(test)
     assert runner.failures == 0 and runner.tries >= 5
+
+
+class _ScriptedContext:
+    """A stand-in for `Context` whose runs have scripted scores: the loop's
+    policy is tested without training (each recipe is the tuple of remedy
+    names applied, `score` maps it to (score under seed, under seed + 1))."""
+
+    objective, mode = "val_loss", "min"
+    seed = 0
+
+    def __init__(self, finding, scores):
+        self.finding, self.scores, self.trained = finding, scores, []
+
+    def badness(self, score):
+        return score
+
+    def train(self, recipe, seed=None):
+        from keras_training_kit.diagnosis.repair.report import Run
+
+        key = tuple(name for name, _ in recipe.applied)
+        self.trained.append((key, seed))
+        pair = self.scores[key]
+        score = pair[1] if seed == self.seed + 1 else pair[0]
+        findings = [self.finding] if key in self.sick else []
+        return Run(findings, {"loss": [score]}, score, 0.0, None, recipe)
+
+
+def _scripted_loop(monkeypatch, finding, scores, sick, max_attempts=6):
+    from keras_training_kit.diagnosis.repair import _loop
+
+    def apply(remedy, recipe, ctx):
+        chosen = {"dose": sum(n == remedy.name for n, _ in recipe.applied)}
+        return recipe.with_change(remedy.name, chosen), chosen
+
+    monkeypatch.setattr(_remedies, "apply", apply)
+    ctx = _ScriptedContext(finding, scores)
+    ctx.sick = sick
+    return _loop._run_loop(ctx, max_attempts, verbose=0), ctx
+
+
+def test_the_best_passing_remedy_of_the_root_cause_is_kept(monkeypatch):
+    from keras_training_kit.diagnosis.finding import Finding
+
+    finding = Finding("vanishing_gradients", "warning", None, {})
+    names = [r.name for r in finding.remedies]
+    first, second, third = names  # BN, ReLU, He/Glorot
+    scores = {(): (2.3, 2.3), (first,): (0.40, 0.41),
+              (second,): (0.19, 0.20), (third,): (2.3, 2.3)}
+    report, ctx = _scripted_loop(monkeypatch, finding, scores,
+                                 sick={(), (third,)})
+    # Every remedy had its turn although the first one already passed.
+    assert [a["remedy"] for a in report.attempts] == names
+    assert [a["remedy"] for a in report.kept] == [second]
+    assert report.after.score == 0.19 and report.repaired
+    assert "did better" in report.attempts[0]["note"]
+    # The passing ones were confirmed under the second seed; the third
+    # kept its finding and was not.
+    assert ((first,), 1) in ctx.trained and ((second,), 1) in ctx.trained
+    assert ((third,), 1) not in ctx.trained
+
+
+def test_a_passing_graded_remedy_gets_one_stronger_dose(monkeypatch):
+    from keras_training_kit.diagnosis.finding import Finding
+
+    finding = Finding("lr_too_low", "warning", None, {})
+    (raise_lr,) = [r.name for r in finding.remedies]
+    once, twice, thrice = ((raise_lr,) * k for k in (1, 2, 3))
+    scores = {(): (2.0, 2.0), once: (0.45, 0.46), twice: (0.27, 0.28),
+              thrice: (0.1, 0.1)}
+    report, ctx = _scripted_loop(monkeypatch, finding, scores, sick={()})
+    # Dose 2 after dose 1 passed; no third dose after a second pass.
+    assert [a["params"] for a in report.attempts] == [{"dose": 0},
+                                                      {"dose": 1}]
+    assert report.kept == [report.attempts[1]]
+    assert report.after.recipe.applied == tuple(
+        (raise_lr, {"dose": k}) for k in range(2))
+    assert (thrice, None) not in ctx.trained
+    # Out of attempts while comparing: the best so far is still kept.
+    report, _ = _scripted_loop(monkeypatch, finding, scores, sick={()},
+                               max_attempts=1)
+    assert [a["params"] for a in report.kept] == [{"dose": 0}]
+
+
+def test_an_output_fix_is_kept_when_the_loss_cannot_show_it(monkeypatch):
+    # Softmax over one unit: Keras computes the loss from the logits, so
+    # the fixed model's loss is the same; its predictions are not.
+    from keras_training_kit.diagnosis.finding import Finding
+
+    finding = Finding("loss_output_mismatch", "error", None, {})
+    (fix,) = [r.name for r in finding.remedies]
+    scores = {(): (0.1236, 0.1310), (fix,): (0.1236, 0.1310)}
+    report, _ = _scripted_loop(monkeypatch, finding, scores, sick={()})
+    assert [a["remedy"] for a in report.kept] == [fix]
+    # A tuning remedy with the same scores is not kept.
+    finding = Finding("lr_too_low", "warning", None, {})
+    (raise_lr,) = [r.name for r in finding.remedies]
+    scores = {(): (0.1236, 0.1310), (raise_lr,): (0.1236, 0.1310)}
+    report, _ = _scripted_loop(monkeypatch, finding, scores, sick={()})
+    assert report.kept == []
+    # Worse than both of the current recipe's runs: not kept either.
+    finding = Finding("loss_output_mismatch", "error", None, {})
+    scores = {(): (0.1236, 0.1310), (fix,): (0.1311, 0.1310)}
+    report, _ = _scripted_loop(monkeypatch, finding, scores, sick={()})
+    assert report.kept == []

@@ -329,6 +329,59 @@ def test_bigger_model(small):
     assert after.history["loss"][-1] < before.history["loss"][-1]
 
 
+def test_bigger_model_makes_a_linear_model_deeper():
+    # Concentric circles: no linear model separates them; one hidden ReLU
+    # layer does. Measured by the validation accuracy, not the loss.
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(600, noise=0.05, factor=0.5, random_state=0)
+    x, y = x.astype("float32"), y.astype("int32")
+    val = (x[400:], y[400:])
+    build = mlp([], classes=2, inputs=2,
+                optimizer=lambda: keras.optimizers.Adam(0.02))
+    ctx = context(build, x[:400], y[:400], val, epochs=30)
+    before, after, chosen = fix(ctx, "bigger_model")
+    assert chosen == {"hidden_units": 64,
+                      "before": ctx.template.layers[-1].name}
+    dense = [la for la in after.model.layers if isinstance(la, L.Dense)]
+    assert [d.units for d in dense] == [64, 2]
+    assert dense[0].get_config()["activation"] == "relu"
+
+    def accuracy(model):
+        p = model.predict(val[0], verbose=0).argmax(axis=1)
+        return float((p == val[1]).mean())
+
+    assert accuracy(before.model) < 0.75 < 0.9 < accuracy(after.model)
+    # Applied again, the new hidden layer is widened.
+    twice, _ = _remedies.apply(remedy("bigger_model"),
+                               _remedies.apply(remedy("bigger_model"),
+                                               _remedies.Recipe(), ctx)[0],
+                               ctx)
+    model = ctx.model(twice, 0)
+    assert [la.units for la in model.layers if isinstance(la, L.Dense)] == [
+        128, 2]
+
+
+def test_bigger_model_deepens_a_functional_model():
+    def build():
+        inp = keras.Input((4,))
+        out = L.Dense(3, activation="softmax", name="head")(inp)
+        model = keras.Model(inp, out)
+        model.compile("adam", SCE)
+        return model
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    ctx = context(build, x, y, (x, y), epochs=1)
+    recipe, _ = _remedies.apply(remedy("bigger_model"), _remedies.Recipe(),
+                                ctx)
+    model = ctx.model(recipe, 0)
+    dense = [la for la in model.layers if isinstance(la, L.Dense)]
+    assert [(d.name, d.units) for d in dense] == [("head_hidden", 64),
+                                                   ("head", 3)]
+    assert model.predict(x, verbose=0).shape == (64, 3)
+
+
 def test_less_regularization(small):
     (x, y), val = small
     build = mlp([64], kernel_regularizer=keras.regularizers.L2(1.0),
