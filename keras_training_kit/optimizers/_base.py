@@ -22,7 +22,10 @@ class KitOptimizer(keras.optimizers.Optimizer):
     `self._slot_lists`) and writes its update as a pure function
     `_rule(gradient, variable, slots, learning_rate, step)` in `keras.ops`,
     returning the update `u` (the new value is `variable - u`, assigned in
-    place as Keras' built-ins do) and the new slot values. `update_step`
+    place as Keras' built-ins do; `variable + u` when the optimizer's
+    `_rule_adds` is true, which spares a negation when the rule's natural
+    result is the step itself, as momentum's velocity) and the new slot
+    values. `update_step`
     runs the rule and assigns the results (any backend, and inside XLA);
     on TensorFlow outside XLA the optimizer's `_backend_update_step`
     instead runs the same rule for all variables in one XLA-compiled call
@@ -36,6 +39,8 @@ class KitOptimizer(keras.optimizers.Optimizer):
     # the call's per-variable cost outweighs what fusing saves (measured in
     # `_compiled_update`'s docstring). A subclass may lower it.
     _fuse_min_size = 1 << 18
+    # True when `_rule` returns the step to add (`variable + u`).
+    _rule_adds = False
 
     def __init__(self, learning_rate, name=None, **kwargs):
         v.check_learning_rate(learning_rate)
@@ -80,9 +85,12 @@ class KitOptimizer(keras.optimizers.Optimizer):
         for slot, value in zip(slots, new_slots):
             self.assign(slot, value)
         # In place, as Keras' built-ins: outside XLA, TensorFlow then runs
-        # one kernel (AssignSub) instead of a read, a subtraction and an
-        # assignment.
-        self.assign_sub(variable, update)
+        # one kernel (AssignSub/AssignAdd) instead of a read, a subtraction
+        # and an assignment.
+        if self._rule_adds:
+            self.assign_add(variable, update)
+        else:
+            self.assign_sub(variable, update)
 
     def _per_step(self, key, compute):
         """`compute()`, once per step of the plain loop (`_plain_loop`).

@@ -102,15 +102,21 @@ class Momentum(KitOptimizer):
         (velocity,) = slots
         beta = self.momentum
         if not self.ema:
-            velocity = beta * velocity - learning_rate * gradient
+            scaled = learning_rate * gradient  # once, also for Nesterov
+            velocity = beta * velocity - scaled
             if self.nesterov:
-                return learning_rate * gradient - beta * velocity, (velocity,)
-            return -velocity, (velocity,)
+                return beta * velocity - scaled, (velocity,)
+            return velocity, (velocity,)  # added: w ← w + v
         # The slot holds u = v / (1 − β), the undamped sum u ← βu + g, so
         # that v = (1 − β)u costs no extra pass (see the docstring).
         velocity = beta * velocity + gradient
         direction = beta * velocity + gradient if self.nesterov else velocity
         return learning_rate * (1.0 - beta) * direction, (velocity,)
+
+    @property
+    def _rule_adds(self):
+        # The movement form's step is the velocity itself: w ← w + v.
+        return not self.ema
 
     def get_config(self):
         config = super().get_config()
