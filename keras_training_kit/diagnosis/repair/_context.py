@@ -90,7 +90,7 @@ class Context:
         return ok
 
     def output_fix(self) -> dict:
-        return _remedies.output_fix(
+        return _surgery.output_fix(
             self.template, self.loss_name, self.from_logits, self.y
         )
 

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 _SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
+_LOSSES_CATEGORICAL = ("sparse_categorical", "categorical_crossentropy")
 _RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "gelu", "silu", "relu6")
 
 
@@ -324,3 +325,39 @@ def current_learning_rate(template: keras.Model, recipe: Any) -> float:
             "schedule by hand"
         )
     return float(lr)
+
+
+def output_fix(template: Any, loss_name: str, from_logits: bool,
+               y: Any) -> dict:
+    """The output-layer config change that matches the loss, or {}."""
+    outputs = output_layer_names(template)
+    dense = [
+        layer for layer in walk(template)
+        if layer.name in outputs and has_units(layer.get_config())
+    ]
+    if len(dense) != 1:
+        return {}
+    config = dense[0].get_config()
+    act = activation_name(config.get("activation"))
+    units = int(config.get("units", config.get("filters", 0)))
+    fix: dict = {}
+    if any(k in loss_name for k in _LOSSES_CATEGORICAL):
+        want = "linear" if from_logits else "softmax"
+        classes = units
+        if "sparse" in loss_name and isinstance(y, np.ndarray) and y.size:
+            if y.dtype.kind in "iuf" and np.all(np.isfinite(y)):
+                classes = max(int(np.max(y)) + 1, 2)
+        elif isinstance(y, np.ndarray) and y.ndim >= 2:
+            classes = int(y.shape[-1])
+        if classes != units:
+            fix["units"] = classes
+    elif "binary" in loss_name or "hinge" in loss_name:
+        want = "linear" if from_logits or "hinge" in loss_name else "sigmoid"
+    elif any(k in loss_name for k in ("squared", "absolute", "huber",
+                                      "log_cosh", "mse", "mae")):
+        want = "linear"
+    else:
+        return {}
+    if act != want:
+        fix["activation"] = want
+    return fix
