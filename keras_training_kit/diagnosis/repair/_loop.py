@@ -215,7 +215,7 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
             _say(verbose, f"repair: {remedy.name} for {finding.code}: "
                           f"not applied ({e})")
             continue
-        passes = 0
+        passed_once = False
         for dose in range(_MAX_DOSES + 1):
             record["params"] = chosen
             run = ctx.train(candidate)
@@ -245,9 +245,9 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
                         + ctx.badness(record["score_seed2"])) / 2
                 passed.append((mean, run, candidate, record))
                 target = finding.code
-                if passes:  # one stronger dose after a pass, not more
+                if passed_once:  # one stronger dose after a pass, not more
                     break
-                passes += 1
+                passed_once = True
             # A graded remedy (a learning rate lower again, a larger
             # batch) gets a stronger dose, from that candidate, while
             # attempts allow: when it helped but left its finding, and

@@ -23,6 +23,7 @@ from keras_training_kit.diagnosis.repair._surgery import (
     current_learning_rate,
     has_units,
     output_layer_names,
+    output_layers,
     walk,
 )
 
@@ -291,23 +292,21 @@ def bigger_model(recipe, params, ctx, remedy):
         layer.name for layer in _hidden_layers(ctx)
         if has_units(layer.get_config())
     ]
-    if not layers and not recipe.hidden:
+    if not layers:
         # Nothing to widen (a linear model): deeper instead, one hidden
-        # ReLU layer before a dense output.
+        # ReLU layer before a dense output; applied again, it widens that.
         heads = [
-            layer for layer in walk(ctx.template)
-            if layer.name in output_layer_names(ctx.template)
-            and "units" in layer.get_config()
+            layer.name for layer in output_layers(ctx.template)
+            if "units" in layer.get_config()
         ]
         if len(heads) != 1:
             raise Unapplicable("no hidden dense/conv layer to widen, and "
                                "no single dense output to put one before")
-        units = int(params.get("hidden", _HIDDEN_UNITS))
-        out = {"hidden_units": units, "before": heads[0].name}
-        return recipe.with_change(remedy.name, out, hidden=units), out
-    if not layers:
-        layers = [f"{name}_hidden" for name in output_layer_names(
-            ctx.template)]
+        if not recipe.hidden:
+            units = int(params.get("hidden", _HIDDEN_UNITS))
+            out = {"hidden_units": units, "before": heads[0]}
+            return recipe.with_change(remedy.name, out, hidden=units), out
+        layers = [f"{heads[0]}_hidden"]
     width = recipe.width * int(params.get("width", 2))
     out = {"width": width, "layers": layers}
     return recipe.with_change(remedy.name, out, width=width), out

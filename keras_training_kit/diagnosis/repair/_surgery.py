@@ -69,6 +69,12 @@ def output_layer_names(model: keras.Model) -> set[str]:
     return set(layer_refs(model.get_config(), "output_layers"))
 
 
+def output_layers(model: keras.Model) -> list:
+    """The layers that produce the model's outputs (`output_layer_names`)."""
+    names = output_layer_names(model)
+    return [layer for layer in walk(model) if layer.name in names]
+
+
 def layer_refs(config: dict, key: str) -> list[str]:
     """Layer names of a functional config's `input_layers`/`output_layers`."""
     refs = config.get(key, [])
@@ -330,10 +336,9 @@ def current_learning_rate(template: keras.Model, recipe: Any) -> float:
 def output_fix(template: Any, loss_name: str, from_logits: bool,
                y: Any) -> dict:
     """The output-layer config change that matches the loss, or {}."""
-    outputs = output_layer_names(template)
     dense = [
-        layer for layer in walk(template)
-        if layer.name in outputs and has_units(layer.get_config())
+        layer for layer in output_layers(template)
+        if has_units(layer.get_config())
     ]
     if len(dense) != 1:
         return {}
