@@ -386,7 +386,14 @@ def _serve(oracle) -> None:
 
     host = os.environ["KERASTUNER_ORACLE_IP"]
     port = os.environ["KERASTUNER_ORACLE_PORT"]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    # gRPC sets SO_REUSEPORT by default: a second chief on the same port
+    # (another search that drew the same free port) would then share it
+    # silently, and the workers' calls would be split between two oracles.
+    # Without it a taken port fails the bind below, loudly.
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=1),
+        options=[("grpc.so_reuseport", 0)],
+    )
     servicer = oracle_chief.OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     if server.add_insecure_port(f"{host}:{port}") == 0:

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -454,3 +455,30 @@ def test_cli_passes_script_arguments_through(tmp_path, monkeypatch):
     assert seen["threads_per_worker"] == 2
     assert seen["script_args"] == ["--epochs", "5"]
     assert seen["host"] == "127.0.0.1"
+
+
+def test_a_taken_port_fails_the_chief_instead_of_sharing_it(tmp_path, script):
+    # Another process listens on the port with SO_REUSEPORT, as a second
+    # gRPC chief would by gRPC's default: the chief must refuse to share
+    # it (workers would otherwise talk to two oracles and the search hang).
+    import socket
+
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    out = io.StringIO()
+    try:
+        code = run_workers(
+            script, workers=1, port=port, timeout=120, output=out,
+            script_args=(str(tmp_path / "log.jsonl"), str(tmp_path / "runs"),
+                         "random", "0"),
+            env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+    finally:
+        holder.close()
+    assert code not in (0, 124), out.getvalue()[-3000:]
+    # gRPC's own error, or the chief's where gRPC only returns 0.
+    assert re.search(rf"(could not|Failed to) bind to (address )?127\.0\.0"
+                     rf"\.1:{port}", out.getvalue()), out.getvalue()[-3000:]
