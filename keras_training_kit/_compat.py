@@ -176,6 +176,21 @@ def fit_callbacks(locals_: dict | None) -> list:
     return list(getattr(cbs, "callbacks", cbs) or [])
 
 
+def compile_loss_built(model: Any) -> bool:
+    """Whether the model's compiled loss (`Trainer._compile_loss`, a
+    `CompileLoss`) has built its state, or the model has no compiled loss.
+
+    `fit` builds it symbolically before `on_train_begin`
+    (`Trainer._symbolic_build`); a probe run before any training must build
+    it first, outside its compiled pass. Keras has no public accessor.
+    """
+    try:
+        loss = model._compile_loss
+    except AttributeError as error:
+        raise broken("keras.Model._compile_loss", error) from None
+    return loss is None or bool(getattr(loss, "built", False))
+
+
 def adapter_batches(adapter: Any, size: int) -> list:
     """Up to `size` examples of a Keras data adapter, as a list of batches,
     without consuming a Python generator (Keras' generator adapter keeps

@@ -149,3 +149,17 @@ def test_xla_knows_the_fast_compile_option():
     np.testing.assert_allclose(fast, np.tanh(np.ones((4, 3))) @ np.ones((3, 4)),
                                rtol=1e-6)
     assert _compat.xla_compile_fast(lowered) is not None
+
+
+def test_compile_loss_built_follows_fit():
+    # The canary of `_compat.compile_loss_built`: False after `compile`,
+    # True once `fit` (or any first step) has built the compiled loss.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    _says(_compat.compile_loss_built(model) is False,
+          "`Model._compile_loss.built` is not False right after compile")
+    model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=1, verbose=0)
+    _says(_compat.compile_loss_built(model) is True,
+          "`Model._compile_loss.built` is not True after fit")
+    bare = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    assert _compat.compile_loss_built(bare) is True  # nothing to build

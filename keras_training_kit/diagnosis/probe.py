@@ -344,7 +344,18 @@ class Probe:
 
         The loss metrics it creates are initialized when the outer
         StatelessScope exits, inside the model's strategy scope (TF).
+        Skipped when the compiled loss is built already, as in `fit`, which
+        builds it before any callback runs: on JAX the eager pass costs
+        about a second (each operation is compiled on its own), more than
+        the compiled probe itself.
         """
+        if not self._with_loss:
+            return  # nothing to build: the pass is the model alone
+        try:
+            if _compat.compile_loss_built(self.model):
+                return
+        except _compat.CompatError:
+            pass  # then the eager pass (tests/test_compat.py reports it)
         strategy = getattr(self.model, "distribute_strategy", None)
         scope = strategy.scope() if strategy else contextlib.nullcontext()
         values = [[w.value for w in ws] for ws in (self._kernels, self._others)]

@@ -180,6 +180,30 @@ def test_traced_once_and_model_untouched():
     assert_unchanged(saved)
 
 
+def test_no_eager_warm_up_once_fit_built_the_compiled_loss(monkeypatch):
+    # Once the compiled loss is built (JAX and torch `fit` build it before
+    # any callback runs; TF in its first step), a probe only traces its
+    # pass (an eager pass costs ~1 s on JAX). A model that was compiled but
+    # never fit still gets the eager pass that builds it.
+    calls = []
+    forward = Probe._forward
+    monkeypatch.setattr(Probe, "_forward", lambda self, *a: (
+        calls.append(tf.executing_eagerly()), forward(self, *a))[1])
+    x, y, sw = pm.data("mlp")
+    fresh = pm.mlp()
+    fresh.compile(fresh.optimizer, fresh.loss)
+    assert Probe(fresh)(x, y, sw) is not None
+    assert calls == [True, False]  # the warm-up, then the trace
+    calls.clear()
+    model = pm.mlp()
+    model.fit(x, y, epochs=1, verbose=0)
+    seen = []
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[
+        keras.callbacks.LambdaCallback(on_train_begin=lambda logs: seen.append(
+            Probe(model)(x, y, sw)))])
+    assert calls == [False] and None not in seen
+
+
 def test_multi_output_leaves_weights_bn_and_logged_metrics_unchanged():
     x, y, sw = pm.multi_data(256)
     batch = pm.multi_data()
