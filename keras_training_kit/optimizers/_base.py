@@ -25,7 +25,14 @@ class KitOptimizer(keras.optimizers.Optimizer):
     place as Keras' built-ins do; `variable + u` when the optimizer's
     `_rule_adds` is true, which spares a negation when the rule's natural
     result is the step itself, as momentum's velocity) and the new slot
-    values. `update_step`
+    values. A rule whose slots grow by an increment (Adam's moments,
+    RMSProp's average, Adagrad's sum) writes two pure halves instead,
+    `_slot_increments(gradient, slots, learning_rate, step)` and
+    `_step(gradient, variable, new_slots, learning_rate, step)`, and the
+    base `_rule` is their composition; the increments are then added in
+    place (`assign_add`, as Keras' Adam does), which on TensorFlow outside
+    XLA costs less than assigning a new value (measured over 100 variables
+    of 10k values: Adam 0.84-0.94x Keras instead of 1.08-1.26x). `update_step`
     runs the rule and assigns the results (any backend, and inside XLA);
     on TensorFlow outside XLA the optimizer's `_backend_update_step`
     instead runs the same rule for all variables in one XLA-compiled call
@@ -61,7 +68,25 @@ class KitOptimizer(keras.optimizers.Optimizer):
             )
 
     def _rule(self, gradient, variable, slots, learning_rate, step):
+        """`(update, new_slots)`; here the composition of the two halves."""
+        increments = self._slot_increments(
+            gradient, slots, learning_rate, step
+        )
+        new = tuple(slot + inc for slot, inc in zip(slots, increments))
+        return self._step(gradient, variable, new, learning_rate, step), new
+
+    def _slot_increments(self, gradient, slots, learning_rate, step):
+        """What each slot grows by (a rule written in two halves)."""
         raise NotImplementedError
+
+    def _step(self, gradient, variable, slots, learning_rate, step):
+        """The update `u` from the new slots (a rule in two halves)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _adds_slots(cls) -> bool:
+        """Whether the rule is the two halves (not a `_rule` of its own)."""
+        return cls._rule is KitOptimizer._rule
 
     def _slots_of(self, variable):
         index = self._get_variable_index(variable)
@@ -75,15 +100,24 @@ class KitOptimizer(keras.optimizers.Optimizer):
         explicitly so that its trace depends only on shapes and dtypes.
         """
         dtype = variable.dtype
-        update, new_slots = self._rule(
-            ops.cast(gradient, dtype),
-            variable,
-            slots,
-            ops.cast(learning_rate, dtype),
-            step,
-        )
-        for slot, value in zip(slots, new_slots):
-            self.assign(slot, value)
+        gradient = ops.cast(gradient, dtype)
+        learning_rate = ops.cast(learning_rate, dtype)
+        if self._adds_slots():
+            increments = self._slot_increments(
+                gradient, slots, learning_rate, step
+            )
+            for slot, inc in zip(slots, increments):
+                self.assign_add(slot, inc)
+            # The slots are read again after their increments (TensorFlow
+            # orders the reads after the writes; JAX's stateless scope and
+            # PyTorch return the new values).
+            update = self._step(gradient, variable, slots, learning_rate, step)
+        else:
+            update, new_slots = self._rule(
+                gradient, variable, slots, learning_rate, step
+            )
+            for slot, value in zip(slots, new_slots):
+                self.assign(slot, value)
         # In place, as Keras' built-ins: outside XLA, TensorFlow then runs
         # one kernel (AssignSub/AssignAdd) instead of a read, a subtraction
         # and an assignment.

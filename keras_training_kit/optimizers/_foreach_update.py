@@ -42,9 +42,10 @@ def _implements(name):
 
 
 def _rule_owner(cls):
-    """The class in `cls`'s MRO that defines `_rule`."""
+    """The class in `cls`'s MRO that defines `_rule` (or one of its two
+    halves, `_slot_increments` and `_step`)."""
     for klass in cls.__mro__:
-        if "_rule" in vars(klass):
+        if {"_rule", "_slot_increments", "_step"} & set(vars(klass)):
             return klass
     return None
 

@@ -76,11 +76,12 @@ class Adagrad(KitOptimizer):
             var_list, ["accumulator"], [keras.initializers.Constant(start)]
         )
 
-    def _rule(self, gradient, variable, slots, learning_rate, step):
+    def _slot_increments(self, gradient, slots, learning_rate, step):
+        return (ops.square(gradient),)
+
+    def _step(self, gradient, variable, slots, learning_rate, step):
         (accumulator,) = slots  # holds Σg² + initial value + ε
-        accumulator = accumulator + ops.square(gradient)
-        update = learning_rate * gradient * ops.rsqrt(accumulator)
-        return update, (accumulator,)
+        return learning_rate * gradient * ops.rsqrt(accumulator)
 
     def get_config(self):
         config = super().get_config()

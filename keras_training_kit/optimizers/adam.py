@@ -84,34 +84,49 @@ class Adam(KitOptimizer):
         names = ["momentum", "velocity"]
         self._add_slots(var_list, names + ["velocity_hat"] * self.amsgrad)
 
-    def _rule(self, gradient, variable, slots, learning_rate, step):
-        m, v = slots[:2]
-        dtype = variable.dtype
-        correction_1, correction_2 = self._per_step(
+    def _corrections(self, dtype, step):
+        return self._per_step(
             ("corrections", dtype),
             lambda: (_bias_correction(self.beta_1, step, dtype),
                      _bias_correction(self.beta_2, step, dtype)),
         )
-        m = self.beta_1 * m + (1.0 - self.beta_1) * gradient
-        v = self.beta_2 * v + (1.0 - self.beta_2) * ops.square(gradient)
+
+    def _amsgrad_scales(self, dtype, learning_rate, step):
+        correction_1, correction_2 = self._corrections(dtype, step)
+        return self._per_step(
+            ("amsgrad", dtype),
+            lambda: (learning_rate / correction_1, 1.0 / correction_2),
+        )
+
+    def _slot_increments(self, gradient, slots, learning_rate, step):
+        # m ← β₁m + (1 − β₁)g is m ← m + (1 − β₁)(g − m), likewise v: added
+        # in place, as Keras' Adam does.
+        m, v = slots[:2]
+        dm = (gradient - m) * (1.0 - self.beta_1)
+        dv = (ops.square(gradient) - v) * (1.0 - self.beta_2)
+        if not self.amsgrad:
+            return dm, dv
+        # v̂_max ← max(v̂_max, v / c₂), as the increment relu(v / c₂ − v̂_max).
+        _, inverse_c2 = self._amsgrad_scales(gradient.dtype, learning_rate,
+                                             step)
+        return dm, dv, ops.relu((v + dv) * inverse_c2 - slots[2])
+
+    def _step(self, gradient, variable, slots, learning_rate, step):
+        m, v = slots[:2]
+        dtype = variable.dtype
         if self.amsgrad:
-            step_size, inverse_c2 = self._per_step(
-                ("amsgrad", dtype),
-                lambda: (learning_rate / correction_1, 1.0 / correction_2),
-            )
-            v_hat_max = ops.maximum(slots[2], v * inverse_c2)
-            update = step_size * m / (ops.sqrt(v_hat_max) + self.epsilon)
-            return update, (m, v, v_hat_max)
+            step_size, _ = self._amsgrad_scales(dtype, learning_rate, step)
+            return step_size * m / (ops.sqrt(slots[2]) + self.epsilon)
         # m̂ / (√v̂ + ε) = (√c₂ / c₁) · m / (√v + ε√c₂) with cᵢ = 1 − βᵢᵗ:
         # Algorithm 1 exactly, with one division per element instead of three
         # (the elementwise work is what bounds the update on a CPU).
+        correction_1, correction_2 = self._corrections(dtype, step)
         step_size, eps = self._per_step(
             ("step_size", dtype),
             lambda: (learning_rate * ops.sqrt(correction_2) / correction_1,
                      self.epsilon * ops.sqrt(correction_2)),
         )
-        update = step_size * m / (ops.sqrt(v) + eps)
-        return update, (m, v)
+        return step_size * m / (ops.sqrt(v) + eps)
 
     def get_config(self):
         config = super().get_config()

@@ -72,14 +72,21 @@ class RMSProp(KitOptimizer):
         super().build(var_list)
         self._add_slots(var_list, ["velocity"])
 
-    def _rule(self, gradient, variable, slots, learning_rate, step):
+    def _slot_increments(self, gradient, slots, learning_rate, step):
+        # s ← ρs + (1 − ρ)g² is s ← s + (1 − ρ)(g² − s); with
+        # `init_with_first_gradient` the first step's rate is 1 (s ← g²).
         (s,) = slots
-        square = ops.square(gradient)
-        s = self.rho * s + (1.0 - self.rho) * square
+        rate = 1.0 - self.rho
         if self.init_with_first_gradient:
-            s = ops.where(ops.equal(step, 0.0), square, s)
-        update = learning_rate * gradient * ops.rsqrt(s + self.epsilon)
-        return update, (s,)
+            dtype = gradient.dtype
+            rate = self._per_step(("rate", dtype), lambda: ops.cast(
+                ops.where(ops.equal(step, 0.0), 1.0, 1.0 - self.rho), dtype
+            ))
+        return ((ops.square(gradient) - s) * rate,)
+
+    def _step(self, gradient, variable, slots, learning_rate, step):
+        (s,) = slots
+        return learning_rate * gradient * ops.rsqrt(s + self.epsilon)
 
     def get_config(self):
         config = super().get_config()
