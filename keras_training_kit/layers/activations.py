@@ -18,6 +18,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_training_kit import _validation as v
 from keras_training_kit._registry import PACKAGE
 
 
@@ -51,4 +52,6 @@ def leaky_relu(x, negative_slope: float = 0.1):
         - [Maas et al., 2013](
           https://ai.stanford.edu/~amaas/papers/relu_hybrid_icml2013_final.pdf)
     """
+    if isinstance(negative_slope, (int, float)):  # as keras.layers.LeakyReLU
+        v.check_non_negative("negative_slope", negative_slope)
     return ops.leaky_relu(x, negative_slope=negative_slope)

@@ -51,6 +51,14 @@ class KitOptimizer(keras.optimizers.Optimizer):
 
     def __init__(self, learning_rate, name=None, **kwargs):
         v.check_learning_rate(learning_rate)
+        # Keras checks how these combine, not their ranges.
+        for key in ("clipnorm", "clipvalue", "global_clipnorm"):
+            if kwargs.get(key) is not None:
+                v.check_positive(key, kwargs[key])
+        if kwargs.get("weight_decay") is not None:
+            v.check_non_negative("weight_decay", kwargs["weight_decay"])
+        if "use_ema" in kwargs:
+            v.check_choice("use_ema", kwargs["use_ema"], (True, False))
         if isinstance(learning_rate, int) and not isinstance(
             learning_rate, bool
         ):
@@ -82,6 +90,19 @@ class KitOptimizer(keras.optimizers.Optimizer):
     def _step(self, gradient, variable, slots, learning_rate, step):
         """The update `u` from the new slots (a rule in two halves)."""
         raise NotImplementedError
+
+    @staticmethod
+    def _nonzero(denominator, epsilon):
+        """`denominator`, with its zeros made infinite when `epsilon` is 0.
+
+        With `epsilon=0` a variable whose gradients have all been 0 (a dead
+        unit) would divide 0 by 0; its true step is 0, which `x / inf`
+        gives. With `epsilon > 0` (a Python float) nothing is added.
+        """
+        if epsilon:
+            return denominator
+        denominator = ops.convert_to_tensor(denominator)  # a slot, maybe
+        return ops.where(denominator > 0, denominator, float("inf"))
 
     @classmethod
     def _adds_slots(cls) -> bool:

@@ -140,6 +140,15 @@ def _correction(beta: float, step: int) -> float:
     return -math.expm1((step + 1) * math.log(beta))
 
 
+def _nonzero_(denominators, epsilon) -> None:
+    """Zeros of the denominators made infinite when `epsilon` is 0 (a
+    weight whose gradients have all been 0 takes no step; as the rule's
+    `KitOptimizer._nonzero`)."""
+    if not epsilon:
+        for d in denominators:
+            d.masked_fill_(d == 0, math.inf)
+
+
 @_implements("SGD")
 def _sgd(opt, f, g, w, slots, lr, step):
     # w ← w − ηg
@@ -177,7 +186,9 @@ def _adagrad(opt, f, g, w, slots, lr, step):
     # The slot holds Σg² + initial value + ε: s ← s + g²; w ← w − ηg/√s
     (accumulator,) = slots
     f.addcmul_(accumulator, g, g)
-    f.addcdiv_(w, g, f.sqrt(accumulator), value=-lr)
+    denominator = f.sqrt(accumulator)
+    _nonzero_(denominator, opt.initial_accumulator_value + opt.epsilon)
+    f.addcdiv_(w, g, denominator, value=-lr)
 
 
 @_implements("RMSProp")
@@ -193,6 +204,7 @@ def _rmsprop(opt, f, g, w, slots, lr, step):
         f.addcmul_(s, g, g, value=1.0 - opt.rho)
     denominator = f.add(s, opt.epsilon)
     f.sqrt_(denominator)
+    _nonzero_(denominator, opt.epsilon)
     f.addcdiv_(w, g, denominator, value=-lr)
 
 
@@ -211,10 +223,12 @@ def _adam(opt, f, g, w, slots, lr, step):
         v_hat_max = slots[2]
         f.maximum_(v_hat_max, f.mul(v, 1.0 / c2))
         denominator = f.sqrt(v_hat_max)
+        _nonzero_(denominator, opt.epsilon)
         f.add_(denominator, opt.epsilon)
         f.addcdiv_(w, m, denominator, value=-lr / c1)
         return
     sqrt_c2 = math.sqrt(c2)
     denominator = f.sqrt(v)
+    _nonzero_(denominator, opt.epsilon)
     f.add_(denominator, opt.epsilon * sqrt_c2)
     f.addcdiv_(w, m, denominator, value=-lr * sqrt_c2 / c1)

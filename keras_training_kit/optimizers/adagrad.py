@@ -81,6 +81,8 @@ class Adagrad(KitOptimizer):
 
     def _step(self, gradient, variable, slots, learning_rate, step):
         (accumulator,) = slots  # holds Σg² + initial value + ε
+        start = self.initial_accumulator_value + self.epsilon
+        accumulator = self._nonzero(accumulator, start)
         return learning_rate * gradient * ops.rsqrt(accumulator)
 
     def get_config(self):

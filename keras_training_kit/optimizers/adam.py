@@ -75,7 +75,9 @@ class Adam(KitOptimizer):
         self.beta_1 = v.check_unit_interval("beta_1", beta_1)
         self.beta_2 = v.check_unit_interval("beta_2", beta_2)
         self.epsilon = v.check_non_negative("epsilon", epsilon)
-        self.amsgrad = bool(amsgrad)
+        self.amsgrad = bool(
+            v.check_choice("amsgrad", amsgrad, (True, False))
+        )
 
     def build(self, var_list):
         if self.built:
@@ -116,7 +118,8 @@ class Adam(KitOptimizer):
         dtype = variable.dtype
         if self.amsgrad:
             step_size, _ = self._amsgrad_scales(dtype, learning_rate, step)
-            return step_size * m / (ops.sqrt(slots[2]) + self.epsilon)
+            v_hat_max = self._nonzero(slots[2], self.epsilon)
+            return step_size * m / (ops.sqrt(v_hat_max) + self.epsilon)
         # m̂ / (√v̂ + ε) = (√c₂ / c₁) · m / (√v + ε√c₂) with cᵢ = 1 − βᵢᵗ:
         # Algorithm 1 exactly, with one division per element instead of three
         # (the elementwise work is what bounds the update on a CPU).
@@ -126,6 +129,7 @@ class Adam(KitOptimizer):
             lambda: (learning_rate * ops.sqrt(correction_2) / correction_1,
                      self.epsilon * ops.sqrt(correction_2)),
         )
+        v = self._nonzero(v, self.epsilon)
         return step_size * m / (ops.sqrt(v) + eps)
 
     def get_config(self):

@@ -89,8 +89,10 @@ class Momentum(KitOptimizer):
     ):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.momentum = v.check_unit_interval("momentum", momentum)
-        self.ema = bool(ema)
-        self.nesterov = bool(nesterov)
+        self.ema = bool(v.check_choice("ema", ema, (True, False)))
+        self.nesterov = bool(
+            v.check_choice("nesterov", nesterov, (True, False))
+        )
 
     def build(self, var_list):
         if self.built:

@@ -33,7 +33,9 @@ class RMSProp(KitOptimizer):
             callable. Defaults to `0.001`.
         rho: `ρ` (`α` on the slide, `β` in the second form), the decay of
             the running average, in [0, 1). Defaults to `0.9`.
-        epsilon: `ε` >= 0, added inside the square root. Defaults to `1e-7`.
+        epsilon: `ε` >= 0, added inside the square root (with `0`, a weight
+            whose gradients have all been 0 takes no step). Defaults to
+            `1e-7`.
         init_with_first_gradient: start the average at the first squared
             gradient (`σ⁰ = g⁰`) instead of at zero. Defaults to `True`.
         {{base_args}}
@@ -64,7 +66,10 @@ class RMSProp(KitOptimizer):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho = v.check_unit_interval("rho", rho)
         self.epsilon = v.check_non_negative("epsilon", epsilon)
-        self.init_with_first_gradient = bool(init_with_first_gradient)
+        self.init_with_first_gradient = bool(v.check_choice(
+            "init_with_first_gradient", init_with_first_gradient,
+            (True, False),
+        ))
 
     def build(self, var_list):
         if self.built:
@@ -86,7 +91,8 @@ class RMSProp(KitOptimizer):
 
     def _step(self, gradient, variable, slots, learning_rate, step):
         (s,) = slots
-        return learning_rate * gradient * ops.rsqrt(s + self.epsilon)
+        s = self._nonzero(s + self.epsilon, self.epsilon)
+        return learning_rate * gradient * ops.rsqrt(s)
 
     def get_config(self):
         config = super().get_config()

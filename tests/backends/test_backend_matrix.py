@@ -13,6 +13,8 @@ is the rest of `make test` itself. What runs where:
 | `tf.distribute` probe (in conformance)  | x  |  -  |   -   |
 | `tests/optimizers/test_trajectories.py` | x  |  x  |   x   |
 |  (NumPy references, step by step)       |    |     |       |
+| `tests/optimizers/test_zero_epsilon.py` | x  |  x  |   x   |
+|  (ε = 0: no 0/0 on any update path)     |    |     |       |
 | `tests/optimizers/test_paths_and_...`   | x  |  -  |   -   |
 |  (TF graph/XLA/compiled update paths)   |    |     |       |
 | `tests/backends/_jax_checks.py` (one    | -  |  x  |   -   |
@@ -57,11 +59,13 @@ LEGS = {
     "jax": [
         "tests/test_conformance.py",
         "tests/optimizers/test_trajectories.py",
+        "tests/optimizers/test_zero_epsilon.py",
         "tests/backends/_jax_checks.py",
     ],
     "torch": [
         "tests/test_conformance.py",
         "tests/optimizers/test_trajectories.py",
+        "tests/optimizers/test_zero_epsilon.py",
         "tests/backends/_torch_checks.py",
         "tests/test_compat.py",
     ],

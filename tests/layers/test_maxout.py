@@ -155,6 +155,13 @@ def test_leaky_relu_is_max_of_point_one_x_and_x():
                                rtol=1e-6)
 
 
+def test_leaky_relu_rejects_a_negative_slope_as_keras_layer_does():
+    with pytest.raises(ValueError, match="`negative_slope`.*>= 0"):
+        leaky_relu(np.ones(2, "float32"), negative_slope=-1.0)
+    with pytest.raises(ValueError, match="negative_slope"):
+        keras.layers.LeakyReLU(negative_slope=-1.0)
+
+
 def test_keras_elu_is_the_course_formula():
     x = np.linspace(-3, 3, 13).astype("float32")
     for alpha in (1.0, 0.5):

@@ -235,6 +235,18 @@ BAD = [
     (ktk.optimizers.Adam, {"beta_1": 1.0}, "beta_1"),
     (ktk.optimizers.Adam, {"beta_2": -0.5}, "beta_2"),
     (ktk.optimizers.Adam, {"learning_rate": "fast"}, "learning_rate"),
+    (ktk.optimizers.Momentum, {"nesterov": "yes"}, "nesterov"),
+    (ktk.optimizers.Momentum, {"ema": 2}, "ema"),
+    (ktk.optimizers.Adam, {"amsgrad": "no"}, "amsgrad"),
+    (ktk.optimizers.RMSProp, {"init_with_first_gradient": None},
+     "init_with_first_gradient"),
+    # Keras checks how the base options combine, the kit their ranges.
+    (ktk.optimizers.SGD, {"weight_decay": -1.0}, "weight_decay"),
+    (ktk.optimizers.SGD, {"clipnorm": -1.0}, "clipnorm"),
+    (ktk.optimizers.Adam, {"clipvalue": 0.0}, "clipvalue"),
+    (ktk.optimizers.RMSProp, {"global_clipnorm": float("inf")},
+     "global_clipnorm"),
+    (ktk.optimizers.Adagrad, {"use_ema": "yes"}, "use_ema"),
 ]
 
 
