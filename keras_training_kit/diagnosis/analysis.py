@@ -150,6 +150,13 @@ def _probe_event(record: RunRecord, key: str) -> dict | None:
     return None
 
 
+def _start_loss(record: RunRecord) -> float | None:
+    """The logged loss at the initial weights (penalties included)."""
+    if record.initial_loss is None or not math.isfinite(record.initial_loss):
+        return None
+    return record.initial_loss + (record.initial_penalty or 0.0)
+
+
 def analyze(record: RunRecord) -> Diagnosis:
     """Runs every rule on a `RunRecord` and returns a `Diagnosis`.
 
@@ -179,7 +186,7 @@ def analyze(record: RunRecord) -> Diagnosis:
         epochs=e_loss, val_epochs=e_val,
         nonfinite_weights=weights_event,
         nonfinite_activations=_probe_event(record, "act_nonfinite"),
-        inputs=record.inputs,
+        inputs=record.inputs, batches_per_loss=record.batches_per_loss,
     )
     found += diverged
     finite = rules.finite_prefix(loss)
@@ -202,7 +209,8 @@ def analyze(record: RunRecord) -> Diagnosis:
         )
         high = rules.check_lr_too_high(
             finite, fbatches, record.initial_loss, epochs=e_fin,
-            reference=reference,
+            reference=reference, batches_per_loss=record.batches_per_loss,
+            initial_penalty=record.initial_penalty,
         )
         found += high
         if not high and not diverged and math.isfinite(reference):
@@ -210,25 +218,25 @@ def analyze(record: RunRecord) -> Diagnosis:
                 finite, fbatches, reference=reference, reference_kind=kind,
                 val_loss=val[vmask], update_ratio=update,
                 learning_rate=lrs[-1] if lrs else None,
+                start_loss=_start_loss(record),
             )
         if fbatches:
             found += rules.check_noisy_loss(fbatches, reference)
+    fit_ratio = None  # how far from a fit the run ends (probe codes' cost)
+    if record.baseline_loss and finite.size:
+        fit_ratio = rules.final_level(finite, fbatches) / record.baseline_loss
     grads = [p for p in probes if p.get("grad_rms")]
     if grads:
         found += rules.check_gradients(
             [p["grad_rms"] for p in grads], record.layers,
             [p.get("step", 0) for p in grads],
             [p.get("weight_rms") or p["grad_rms"] for p in grads],
+            fit_ratio=fit_ratio,
         )
     else:
         notes.append("vanishing/exploding gradients (no gradient probes)")
     acts = [p for p in probes if "dead" in p or "saturated" in p]
     if acts:
-        fit_ratio = None
-        if record.baseline_loss and finite.size:
-            fit_ratio = rules.final_level(finite, fbatches) / (
-                record.baseline_loss
-            )
         found += rules.check_dead_units(
             [p.get("dead", {}) for p in acts], record.units,
             fit_ratio=fit_ratio, initial_probe=acts[0].get("step") == 0,
@@ -239,7 +247,10 @@ def analyze(record: RunRecord) -> Diagnosis:
     else:
         notes.append("dead/saturated units (no activation probes)")
     if val.size == 0:
-        notes.append("overfitting (no validation data: pass validation_data)")
+        notes.append(
+            "overfitting (no val_loss logged: pass validation_data, or "
+            "the run ended before its first validation)"
+        )
     if record.inputs is None:
         notes.append("unscaled_inputs (no input sample)")
     if record.baseline_loss is None and record.initial_loss is None:

@@ -33,9 +33,14 @@ class RunRecord:
         batch_losses: per epoch, the losses of its batches (recovered from
             Keras' running mean; with `steps_per_execution > 1`, one value
             per execution).
+        batches_per_loss: how many batches each of those values averages
+            (`steps_per_execution`; an epoch's last may cover fewer).
         learning_rates: per epoch, the optimizer's learning rate at its end.
         initial_loss: the loss at initialization: on the probe batch before
             training, else the loss of the very first batch.
+        initial_penalty: the weight-regularization penalty at the initial
+            weights, which Keras adds to every logged loss (`initial_loss`
+            is the data loss alone).
         baseline_loss: the constant predictor's loss on the targets.
         chance_loss: the loss of a freshly initialized net (`chance_loss`):
             `log C` for a C-class cross-entropy, `mean(y^2) + 1` for MSE.
@@ -63,8 +68,10 @@ class RunRecord:
     epochs: list = dataclasses.field(default_factory=list)
     logs: list = dataclasses.field(default_factory=list)
     batch_losses: list = dataclasses.field(default_factory=list)
+    batches_per_loss: int = 1
     learning_rates: list = dataclasses.field(default_factory=list)
     initial_loss: float | None = None
+    initial_penalty: float | None = None
     baseline_loss: float | None = None
     chance_loss: float | None = None
     loss: dict | None = None

@@ -18,70 +18,19 @@ import numpy as np
 from keras_training_kit import _compat, _numerics
 from keras_training_kit._batch_loss import BatchLossTracker
 from keras_training_kit.diagnosis import rules
+from keras_training_kit.diagnosis._model_facts import (
+    _sample,
+    _scan_inputs,
+    initial_data_loss,
+    output_layer,
+    weight_penalty,
+)
 from keras_training_kit.diagnosis._probe_ops import activation_name
 from keras_training_kit.diagnosis.record import RunRecord
 
 PROBE_SIZE = 64  # examples in the probe batch
 INPUT_SAMPLES = 512  # examples for the input and target statistics
 DEFAULT_EVERY = 25  # steps between probes when the epoch length is unknown
-
-
-def _concat(batches: list, size: int) -> Any:
-    """Concatenates the leading axis of nested batches, up to `size`."""
-    first = batches[0]
-    if isinstance(first, dict):
-        return {k: _concat([b[k] for b in batches], size) for k in first}
-    if isinstance(first, (list, tuple)):
-        return type(first)(
-            _concat([b[i] for b in batches], size) for i in range(len(first))
-        )
-    if first is None:
-        return None
-    return np.concatenate([np.asarray(b) for b in batches])[:size]
-
-
-def _sample(batches: list, size: int) -> tuple | None:
-    xs, ys = [], []
-    for batch in batches:
-        if not isinstance(batch, tuple):
-            batch = (batch,)
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(batch)
-        xs.append(keras.tree.map_structure(np.asarray, x))
-        ys.append(None if y is None else keras.tree.map_structure(
-            np.asarray, y))
-    if not xs:
-        return None
-    return _concat(xs, size), (None if ys[0] is None else _concat(ys, size))
-
-
-def output_layer(model: Any) -> Any:
-    """The layer producing a single-output Sequential/functional model's
-    output (public API only), or None."""
-    outputs = getattr(model, "outputs", None)
-    if not outputs or len(outputs) != 1:
-        return None
-    for layer in reversed(model.layers):
-        try:
-            if layer.output is outputs[0]:
-                return layer
-        except (AttributeError, ValueError):
-            continue
-    return None
-
-
-def _scan_inputs(x: Any) -> tuple[int, int] | None:
-    """NaN/Inf count and rows of the whole training input, for arrays."""
-    flat = keras.tree.flatten(x)
-    if not flat or not all(isinstance(a, np.ndarray) for a in flat):
-        return None
-    bad = rows = 0
-    for a in flat:
-        if a.dtype.kind not in "fc" or a.ndim == 0:
-            continue
-        fin = np.isfinite(a.reshape(a.shape[0], -1))
-        bad += int(fin.size - fin.sum())
-        rows += int((~fin.all(axis=1)).sum())
-    return bad, rows
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -134,6 +83,7 @@ class RunRecorder(keras.callbacks.Callback):
             # The loss at initialization (Karpathy's "verify loss @ init"),
             # on the whole probe batch rather than one noisy first batch.
             self.record.initial_loss = self._initial_data_loss()
+            self.record.initial_penalty = weight_penalty(self.model)
             self._run_probe()
         weights = self.model.get_weights()
         if _numerics.all_finite(weights):
@@ -244,21 +194,9 @@ class RunRecorder(keras.callbacks.Callback):
         )
 
     def _initial_data_loss(self) -> float | None:
-        """The data loss at initialization on the probe batch (without
-        regularization penalties: Karpathy's "verify loss @ init" is about
-        the prediction, not the weight penalty)."""
         if self._probe_data is None or self.record.loss is None:
             return None
-        try:
-            loss = self.model.loss
-            fn = keras.losses.get(loss) if isinstance(loss, str) else loss
-            x, y = self._probe_data
-            y_pred = self.model(x, training=False)
-            value = keras.ops.mean(fn(y, y_pred))
-            value = float(keras.ops.convert_to_numpy(value))
-        except Exception:  # noqa: BLE001 (then the first batch's loss)
-            return None
-        return value if math.isfinite(value) else None
+        return initial_data_loss(self.model, *self._probe_data)
 
     # -- probes -------------------------------------------------------------
 
@@ -336,7 +274,10 @@ class RunRecorder(keras.callbacks.Callback):
         self.record.batch_losses[-1].append(value)
         first = self._step == 0
         self._step += count
-        if first and self.record.initial_loss is None:
+        if first:
+            self.record.batches_per_loss = count
+        if first and count == 1 and self.record.initial_loss is None:
+            # (an execution of several batches averages trained ones too)
             self.record.initial_loss = value if math.isfinite(value) else None
         if not math.isfinite(value):
             self._on_nonfinite(f"loss became {value} at batch {batch + 1}")

@@ -12,8 +12,9 @@ KERASTUNER_ORACLE_IP    the address the chief binds to / workers dial
 KERASTUNER_ORACLE_PORT  its port
 ```
 
-`run_workers` does this on one machine: it binds the chief to 127.0.0.1 on a
-free port, starts `workers` worker processes, splits the CPU threads between
+`run_workers` does this on one machine: the chief binds 127.0.0.1 on a free
+port of its choosing, and once it listens `workers` worker processes start
+(none dials a port nobody serves); it splits the CPU threads between
 them so they do not oversubscribe the cores, streams their output with a
 `[chief]` / `[tuner0]` prefix and cleans up every child on error or Ctrl-C.
 `ktk tune --workers N script.py ARGS` is the same from the shell.
@@ -44,18 +45,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Mapping, Sequence, TextIO
 
 from keras_training_kit import _validation as v
+from keras_training_kit.tuning import _chief
 
-# Set in the chief's environment by `run_workers`: the parent writes the
-# ids of dead workers on the chief's stdin.
-_CONTROL_ENV = "KTK_TUNE_CONTROL"
 _POLL_S = 0.1
 _CHIEF_GRACE_S = 10.0
 
@@ -70,12 +69,6 @@ def role() -> str:
     if "KERASTUNER_ORACLE_IP" not in os.environ or tuner_id is None:
         return "single"
     return "chief" if "chief" in tuner_id else tuner_id
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _cpu_count() -> int:
@@ -166,7 +159,8 @@ def run_workers(
         workers: Number of worker processes. Defaults to `2`.
         script_args: Command-line arguments passed to every copy of the
             script. Defaults to `()`.
-        port: The chief's port; `None` picks a free one. Defaults to `None`.
+        port: The chief's port; `None` lets the chief bind a free one.
+            Defaults to `None`.
         host: The address the chief binds to and workers dial. Defaults to
             `"127.0.0.1"`.
         threads_per_worker: TensorFlow/OpenMP threads of each worker;
@@ -174,14 +168,16 @@ def run_workers(
             Defaults to `None`.
         env: Extra environment variables for every process. Defaults to
             `None`.
-        timeout: Seconds before everything is stopped and `124` returned;
+        timeout: Seconds before everything is stopped (each process first
+            prints its threads' stacks) and `124` returned;
             `None` waits forever. Defaults to `None`.
         output: Where the prefixed output goes. Defaults to `sys.stdout`.
 
     Returns:
         `0` when the chief and every worker exited cleanly, else the first
         non-zero exit code (`128 + signal` for a killed process, `124` on
-        timeout).
+        timeout; a chief that exits before serving the oracle, e.g. a
+        script that never calls `search`, returns its code or `1`).
 
     Example (a chief and two workers on one machine; `search.py` is a
     script that calls `ktk.tuning.search(..., directory=...)`; the test
@@ -214,15 +210,17 @@ def run_workers(
         )
     out = output or sys.stdout
     threads = threads_per_worker or max(1, _cpu_count() // workers)
-    port = port or _free_port(host)
 
+    fd, port_file = tempfile.mkstemp(prefix="ktk_tune_port_")
+    os.close(fd)
+    os.unlink(port_file)  # the chief creates it once it listens
     base = dict(os.environ)
     base.update(env or {})
-    base.update(KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port))
+    # Port 0: the chief binds a free port itself (no window in which another
+    # process takes a port picked in advance).
+    base.update(KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=str(port or 0))
     base.setdefault("PYTHONUNBUFFERED", "1")
-    launcher = (
-        "from keras_training_kit.tuning.distributed import _main; _main()"
-    )
+    launcher = "from keras_training_kit.tuning._chief import main; main()"
     cmd = [sys.executable, "-c", launcher, script, *map(str, script_args)]
 
     lock = threading.Lock()
@@ -233,7 +231,8 @@ def run_workers(
         child_env = {**base, **_thread_env(threads_)}
         child_env["KERASTUNER_TUNER_ID"] = name
         if control:
-            child_env[_CONTROL_ENV] = "stdin"
+            child_env[_chief.CONTROL_ENV] = "stdin"
+            child_env[_chief.PORT_FILE_ENV] = port_file
         proc = subprocess.Popen(
             cmd,
             env=child_env,
@@ -250,15 +249,40 @@ def run_workers(
         pump.start()
         pumps.append(pump)
 
-    with lock:
-        out.write(
-            f"[ktk tune] chief on {host}:{port}, {workers} worker(s) x "
-            f"{threads} thread(s)\n"
-        )
     deadline = None if timeout is None else time.monotonic() + timeout
+
+    def timed_out() -> bool:
+        if deadline is None or time.monotonic() <= deadline:
+            return False
+        with lock:
+            out.write(f"[ktk tune] timeout after {timeout} s; "
+                      "where each process was:\n")
+        _dump_stacks(list(procs.values()))
+        _stop(list(procs.values()))
+        return True
+
     code = 0
     try:
         start("chief", 1, control=True)
+        # The workers start once the chief listens: they never dial a port
+        # nobody serves (gRPC's reconnect back-off would grow to minutes).
+        while not os.path.exists(port_file):
+            if timed_out():
+                return 124
+            rc = procs["chief"].poll()
+            if rc is not None:
+                with lock:
+                    out.write("[ktk tune] the chief exited before serving the "
+                              f"oracle (code {_exit_code(rc)})\n")
+                return _exit_code(rc) or 1
+            time.sleep(_POLL_S)
+        with open(port_file) as f:
+            base["KERASTUNER_ORACLE_PORT"] = f.read().strip()
+        with lock:
+            out.write(
+                f"[ktk tune] chief on {host}:{base['KERASTUNER_ORACLE_PORT']}"
+                f", {workers} worker(s) x {threads} thread(s)\n"
+            )
         worker_names = [f"tuner{i}" for i in range(workers)]
         for name in worker_names:
             start(name, threads, control=False)
@@ -267,10 +291,7 @@ def run_workers(
         returned: list[str] = []  # dead workers no replacement covers yet
         chief_deadline = None
         while True:
-            if deadline is not None and time.monotonic() > deadline:
-                with lock:
-                    out.write(f"[ktk tune] timeout after {timeout} s\n")
-                _stop(list(procs.values()))
+            if timed_out():
                 code = 124
                 break
             chief = procs["chief"]
@@ -336,7 +357,23 @@ def run_workers(
                 pass
         for pump in pumps:
             pump.join(timeout=5.0)
+        if os.path.exists(port_file):
+            os.unlink(port_file)
     return code
+
+
+def _dump_stacks(procs: Sequence[subprocess.Popen]) -> None:
+    """Ask each live child to print its threads' stacks (see `_main`)."""
+    dump = getattr(signal, "SIGUSR1", None)
+    if dump is None:  # pragma: no cover - Windows
+        return
+    for p in procs:
+        if p.poll() is None:
+            try:
+                p.send_signal(dump)
+            except ProcessLookupError:  # pragma: no cover - raced to exit
+                pass
+    time.sleep(1.0)  # the pumps forward the dumps
 
 
 def _release_on_chief(chief: subprocess.Popen, tuner_id: str) -> None:
@@ -347,87 +384,3 @@ def _release_on_chief(chief: subprocess.Popen, tuner_id: str) -> None:
         chief.stdin.flush()
     except (BrokenPipeError, OSError):  # pragma: no cover - chief gone
         pass
-
-
-# --- inside the launched processes -----------------------------------------
-
-
-def _release_worker(oracle, tuner_id: str) -> None:
-    """Forget a dead worker and queue its unfinished trial for a retry."""
-    import keras_tuner
-
-    from keras_training_kit import _compat
-
-    @keras_tuner.synchronized
-    def release(oracle):
-        oracle.tuner_ids.discard(tuner_id)
-        trial = oracle.ongoing_trials.pop(tuner_id, None)
-        if trial is not None and trial.trial_id not in oracle.end_order:
-            _compat.kt_retry_queue(oracle).append(trial.trial_id)
-            oracle.save()
-
-    release(oracle)
-
-
-def _serve(oracle) -> None:
-    """keras-tuner's `start_server`, quicker to exit and worker-aware.
-
-    Same gRPC servicer; it polls every 0.1 s instead of every 20 s for the
-    end of the search, and (under `run_workers`) reads dead workers' ids on
-    stdin to give their running trials back to the oracle.
-    """
-    from concurrent import futures
-
-    import grpc
-
-    from keras_training_kit import _compat
-
-    protos, oracle_chief = _compat.kt_chief_parts()
-
-    host = os.environ["KERASTUNER_ORACLE_IP"]
-    port = os.environ["KERASTUNER_ORACLE_PORT"]
-    # gRPC sets SO_REUSEPORT by default: a second chief on the same port
-    # (another search that drew the same free port) would then share it
-    # silently, and the workers' calls would be split between two oracles.
-    # Without it a taken port fails the bind below, loudly.
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=1),
-        options=[("grpc.so_reuseport", 0)],
-    )
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    if server.add_insecure_port(f"{host}:{port}") == 0:
-        raise RuntimeError(f"The chief could not bind to {host}:{port}.")
-    server.start()
-    controlled = os.environ.get(_CONTROL_ENV) == "stdin"
-    if controlled:
-
-        def control():
-            for line in sys.stdin:
-                if line.strip():
-                    _release_worker(oracle, line.strip())
-
-        threading.Thread(target=control, daemon=True).start()
-    while not (
-        servicer.stop_triggered
-        and oracle_chief.exit_chief(oracle)
-        # under `run_workers` a dead worker's trial waits for the worker
-        # started in its place, even when no other worker is left
-        and not (controlled and _compat.kt_retry_queue(oracle))
-    ):
-        time.sleep(_POLL_S)
-    server.stop(grace=1.0)
-
-
-def _main() -> None:
-    """Entry point of each launched process: set threads, run the script."""
-    import runpy
-
-    script, args = sys.argv[1], sys.argv[2:]
-    if os.environ.get("KERASTUNER_TUNER_ID") == "chief":
-        from keras_training_kit import _compat
-
-        _compat.kt_patch_start_server(_serve)
-    sys.argv = [script, *args]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    runpy.run_path(script, run_name="__main__")

@@ -112,6 +112,10 @@ def test_diverged_first_nan_epoch_and_batch():
     assert rules.check_diverged([1.0, 1e30, 1e38]) == []  # finite: not NaN
     found = rules.check_diverged([1.0], batch_losses=[[1.0, float("inf")]])
     assert found[0].evidence["where"] == "the loss of batch 2"
+    # steps_per_execution=4: each value averages 4 batches
+    found = rules.check_diverged([1.0], batch_losses=[[1.0, float("inf")]],
+                                 batches_per_loss=4)
+    assert found[0].evidence["where"] == "the loss of batches 5-8"
 
 
 def test_diverged_from_weights_names_the_input_cause():
@@ -213,6 +217,46 @@ def test_progress_near_a_fit_is_silent_and_update_ratio_decides():
         np.full(12, 2.2), update_ratio=T.UPDATE_RATIO_HIGH * 3, **kw
     )
     assert codes(wild) == ["lr_too_high"]
+
+
+def test_vanishing_gradients_only_when_they_cost_a_fit():
+    # first layer's gradients 1e-4 of the last's, in every probe
+    g = [[1e-4, 1e-2, 1.0]] * 6
+    names = ["first", "mid", "last"]
+    assert codes(rules.check_gradients(g, names)) == ["vanishing_gradients"]
+    stuck = rules.check_gradients(g, names, fit_ratio=0.9)
+    assert codes(stuck) == ["vanishing_gradients"]
+    assert stuck[0].evidence["fit_ratio"] == 0.9
+    # a net that fits (loss 1% of the constant predictor's) is not hurt
+    assert rules.check_gradients(g, names, fit_ratio=0.01) == []
+
+
+def test_frozen_weights_above_the_start_are_a_wrecked_net_not_a_low_rate():
+    # SGD(10): the loss jumps from 2.76 to 11 and the dead net stops moving
+    kw = {"reference": 2.3, "reference_kind": "constant predictor",
+          "update_ratio": 0.0}
+    wrecked = rules.check_progress(np.full(8, 11.7), start_loss=2.76, **kw)
+    assert codes(wrecked) == ["lr_too_high"]
+    assert "4.2 x its start" in wrecked[0].evidence["reason"]
+    # frozen at about its start: the rate is too low (as without start)
+    stuck = rules.check_progress(np.full(8, 2.7), start_loss=2.76, **kw)
+    assert codes(stuck) == ["lr_too_low"]
+
+
+def test_first_epoch_climb_with_several_batches_per_value():
+    # steps_per_execution=4: the first value (6.0) already averages the
+    # climb; the start is the probe's data loss plus the penalty at init.
+    climb = [[6.0, 8.0, 8.5, 8.5, 8.4, 8.5, 8.5, 8.5]]
+    assert rules.check_lr_too_high([9.0], climb, initial_loss=2.3) == []
+    found = rules.check_lr_too_high([9.0], climb, initial_loss=2.3,
+                                    batches_per_loss=4, initial_penalty=0.0)
+    assert codes(found) == ["lr_too_high"]
+    assert found[0].evidence["initial_loss"] == 2.3
+    # a heavy penalty counted in: 2.3 + 4.0 against a settled 6.2 is calm
+    calm = [[6.5, 6.4, 6.3, 6.3, 6.2, 6.2, 6.2, 6.2]]
+    assert rules.check_lr_too_high([6.3], calm, initial_loss=2.3,
+                                   batches_per_loss=4,
+                                   initial_penalty=4.0) == []
 
 
 def test_lr_too_high_rising_loss_and_first_epoch():
@@ -400,7 +444,7 @@ def test_report_lists_not_checked_without_validation():
     loss, _ = healthy_curve()
     found = diagnose({"loss": loss})
     assert codes(found) == ["healthy"]
-    assert "overfitting (no validation data" in found.report()
+    assert "overfitting (no val_loss logged" in found.report()
     assert any("overfitting" in n for n in found[0].evidence["not_checked"])
 
 

@@ -40,6 +40,7 @@ def check_diverged(
     nonfinite_weights: dict | None = None,
     nonfinite_activations: dict | None = None,
     inputs: dict | None = None,
+    batches_per_loss: int = 1,
 ) -> list[Finding]:
     """`diverged` (an error): the loss, the weights or the activations
     became NaN/Inf.
@@ -58,6 +59,8 @@ def check_diverged(
         nonfinite_activations: `{"epoch", "step", "layers"}` likewise for
             hidden activations on the probe batch.
         inputs: input statistics with `nonfinite` and `rows_nonfinite`.
+        batches_per_loss: batches per recorded batch loss
+            (`steps_per_execution`).
     """
     loss = arr(loss)
     candidates = []  # (epoch, batch, where, value)
@@ -74,7 +77,10 @@ def check_diverged(
         values = arr(batches)
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
-            where = f"the loss of batch {int(bad[0]) + 1}"
+            k = max(1, int(batches_per_loss))
+            first, last = int(bad[0]) * k + 1, (int(bad[0]) + 1) * k
+            where = (f"the loss of batch {first}" if k == 1 else
+                     f"the loss of batches {first}-{last}")
             candidates.append((e0 + i, int(bad[0]), where, str(values[bad[0]])))
             break
     for what, event in (
@@ -224,6 +230,7 @@ def check_progress(
     val_loss: Sequence[float] | None = None,
     update_ratio: float | None = None,
     learning_rate: float | None = None,
+    start_loss: float | None = None,
 ) -> list[Finding]:
     """`lr_too_low` or `underfitting`: the loss stays far from a fit.
 
@@ -242,6 +249,11 @@ def check_progress(
       noise layers are off, is not biased): `underfitting` (large bias),
       unless the weights are rewritten every step (ratio >=
       `UPDATE_RATIO_HIGH`): then `lr_too_high` (a loss that bounces high).
+
+    Weights that no longer move while the loss ends at `LR_HIGH_START` x
+    its value at the start (`start_loss`, penalties included) or more are
+    a net wrecked by too large steps (units dead after a blow-up), not a
+    too small rate: `lr_too_high`.
     """
     loss = finite_prefix(loss)
     if loss.size == 0 or not reference or reference <= 0:
@@ -275,12 +287,20 @@ def check_progress(
         points >= 4 and z <= -T.TREND_Z and steady >= T.LR_LOW_STEADY
     )
     frozen = update_ratio is not None and update_ratio <= T.UPDATE_RATIO_LOW
+    if frozen and not declining and start_loss and (
+        level >= T.LR_HIGH_START * start_loss
+    ):
+        evidence["reason"] = (
+            f"loss ends at {level / start_loss:.1f} x its start "
+            f"({start_loss:.4g}) and the weights no longer move: too large "
+            "steps wrecked the net"
+        )
+        return [Finding("lr_too_high", "warning", None, evidence)]
     if declining or frozen:
         evidence["why"] = (
             "still falling steadily (trend z = %.2f)" % z
             if declining
-            else "the weights barely move (update/weight %.2g per step)"
-            % update_ratio
+            else "the weights barely move"
         )
         return [Finding("lr_too_low", "warning", None, evidence)]
     if points < 4 and update_ratio is None:
@@ -310,6 +330,8 @@ def check_lr_too_high(
     *,
     epochs: Sequence[int] | None = None,
     reference: float | None = None,
+    batches_per_loss: int = 1,
+    initial_penalty: float | None = None,
 ) -> list[Finding]:
     """`lr_too_high`: a finite loss that rises or oscillates.
 
@@ -321,6 +343,13 @@ def check_lr_too_high(
     `LR_HIGH_START` x the initial loss; or, among epochs whose loss is
     still above `NOISE_MIN_LEVEL` of the reference, the loss goes up in at
     least `LR_HIGH_OSC_FRACTION` of them by `LR_HIGH_OSC_SIZE` on average.
+
+    The first epoch's climb compares like with like: Keras' batch loss
+    carries the regularization penalty, so the start is `initial_loss`
+    (the data loss) plus `initial_penalty`, or the first batch's loss
+    when that is larger; with `batches_per_loss > 1`
+    (`steps_per_execution`) the first value averages trained batches too,
+    so it stands for the start only when the penalty is unknown.
     """
     loss = finite_prefix(loss)
     ep = _epochs(loss, epochs)
@@ -349,7 +378,10 @@ def check_lr_too_high(
             # The first batch's loss is Keras' loss at the initial weights
             # with the regularization penalties; `initial_loss` is the data
             # loss alone: compare like with like.
-            initial_loss = max(float(initial_loss), float(first[0]))
+            start = float(initial_loss) + (initial_penalty or 0.0)
+            if batches_per_loss <= 1 or initial_penalty is None:
+                start = max(start, float(first[0]))
+            initial_loss = start
             if settled >= T.LR_HIGH_START * initial_loss:
                 epoch = int(ep[0]) if ep.size else 0
                 evidence["initial_loss"] = float(initial_loss)

@@ -37,6 +37,8 @@ def check_gradients(
     layer_names: Sequence[str],
     steps: Sequence[int] | None = None,
     weight_rms: Sequence[Sequence[float]] | None = None,
+    *,
+    fit_ratio: float | None = None,
 ) -> list[Finding]:
     """`vanishing_gradients` / `exploding_gradients` from per-layer norms.
 
@@ -45,7 +47,10 @@ def check_gradients(
     later half of the probes:
 
     - vanishing: first/last layer gradient ratio below `VANISH_RATIO`
-      (AUTOTRAINER's 1e-3);
+      (AUTOTRAINER's 1e-3), when it costs something: the final loss is at
+      least `VANISH_COST` of the constant predictor's (`fit_ratio`; near a
+      fit every gradient shrinks, and an attention block's first kernel
+      gets small gradients in a net that fits perfectly);
     - exploding: that ratio above `EXPLODE_RATIO`; or a layer whose gradient
       RMS exceeds `EXPLODE_RELATIVE` x its weight RMS; or the global
       gradient norm growing `EXPLODE_GROWTH`-fold (`kind="growth"`).
@@ -75,7 +80,10 @@ def check_gradients(
                 "last_rms": float(median[-1]),
                 "per_layer_rms": per_layer,
             }
-            if ratio < T.VANISH_RATIO:
+            if fit_ratio is not None:
+                evidence["fit_ratio"] = float(fit_ratio)
+            costly = fit_ratio is None or fit_ratio >= T.VANISH_COST
+            if ratio < T.VANISH_RATIO and costly:
                 return [
                     Finding("vanishing_gradients", "warning", None, evidence)
                 ]

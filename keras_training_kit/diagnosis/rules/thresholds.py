@@ -87,6 +87,12 @@ NOISE_MIN_LEVEL = 0.1
 
 # -- gradients (AUTOTRAINER, Zhang et al. ICSE'21: ratio < 1e-3 vanishing) --
 VANISH_RATIO = 1e-3  # first-layer / last-layer gradient RMS
+# Vanishing gradients matter when they keep the net from fitting (the
+# course: the early layers stay near random while the loss stays high); a
+# run whose final loss is below this fraction of the constant predictor's
+# fits, whatever its gradient ratio (the bar "it costs something" of
+# DEAD_COST below; margin on the corpus in docs/diagnosis.md).
+VANISH_COST = 0.25
 EXPLODE_RATIO = 1e2  # first-layer / last-layer gradient RMS
 EXPLODE_GROWTH = 1e3  # global gradient norm growth over the run
 EXPLODE_RELATIVE = 1e2  # gradient RMS / weight RMS of a layer
