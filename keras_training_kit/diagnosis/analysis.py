@@ -214,12 +214,20 @@ def analyze(record: RunRecord) -> Diagnosis:
         )
         found += high
         if not high and not diverged and math.isfinite(reference):
-            found += rules.check_progress(
+            progress = rules.check_progress(
                 finite, fbatches, reference=reference, reference_kind=kind,
                 val_loss=val[vmask], update_ratio=update,
                 learning_rate=lrs[-1] if lrs else None,
                 start_loss=_start_loss(record),
             )
+            found += progress
+            if not progress and not any(
+                f.code == "overfitting" for f in found
+            ):
+                found += rules.check_bias(
+                    finite, fbatches, neighbours=record.neighbours,
+                    weight_layers=len(record.layers) or None,
+                    val_loss=val[vmask])
         if fbatches:
             found += rules.check_noisy_loss(fbatches, reference)
     fit_ratio = None  # how far from a fit the run ends (probe codes' cost)

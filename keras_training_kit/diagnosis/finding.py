@@ -162,6 +162,12 @@ SUMMARY = {
 }
 
 
+def _fallback(ev: dict, code: str) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in ev.items()
+                      if not isinstance(v, (list, dict)))
+    return shown or code
+
+
 @dataclasses.dataclass(frozen=True)
 class Finding:
     """One diagnosis result (immutable).
@@ -234,10 +240,14 @@ class Finding:
         ev = self.evidence
         try:
             text = SUMMARY[self.code].format(**ev)
-        except (KeyError, ValueError, TypeError, IndexError):
-            shown = ", ".join(f"{k}={v}" for k, v in ev.items()
-                              if not isinstance(v, (list, dict)))
-            return shown or self.code
+        except KeyError:
+            # Another way to the same code (e.g. `underfitting` from the
+            # nearest-neighbour yardstick) says what it saw in its reason.
+            if not isinstance(ev.get("reason"), str):
+                return _fallback(ev, self.code)
+            text = ev["reason"]
+        except (ValueError, TypeError, IndexError):
+            return _fallback(ev, self.code)
         extra = []
         if ev.get("cause"):
             extra.append(f"cause: {ev['cause']}")

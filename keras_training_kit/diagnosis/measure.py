@@ -80,6 +80,11 @@ def measurements(record: RunRecord, reference: float | None = None) -> dict:
             ratio = np.median(later[:, 0] / later[:, -1])
         if math.isfinite(ratio):
             out["grad_ratio"] = float(ratio)
+    nb = record.neighbours
+    if nb and nb.get("constant"):
+        out["bias_gap"] = (nb["model"] - nb["neighbours"]) / nb["constant"]
+        out["bias_p"] = _stats.sign_test_p(nb["model_worse"],
+                                           nb["neighbours_worse"])
     cvs = []
     for b in list(batches or [])[1:]:
         values = _stats.arr(b)

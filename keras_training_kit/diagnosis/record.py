@@ -55,6 +55,9 @@ class RunRecord:
         layers: the kernel-bearing layers, in forward order.
         monitored: activation kind per monitored hidden layer.
         units: units per monitored layer.
+        neighbours: the trained model's error on the input sample against
+            k nearest neighbours' leave-one-out error on it
+            (`ktk.diagnosis._neighbours.compare`).
         nonfinite_weights: where weights first became NaN/Inf:
             `{"epoch", "step", "layers"}`.
         optimizer: `{"class", "learning_rate"}`.
@@ -82,6 +85,7 @@ class RunRecord:
     layers: list = dataclasses.field(default_factory=list)
     monitored: dict = dataclasses.field(default_factory=dict)
     units: dict = dataclasses.field(default_factory=dict)
+    neighbours: dict | None = None
     nonfinite_weights: dict | None = None
     optimizer: dict | None = None
     early_stopping: dict | None = None

@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_training_kit import _compat, _numerics
 from keras_training_kit._batch_loss import BatchLossTracker
-from keras_training_kit.diagnosis import rules
+from keras_training_kit.diagnosis import _neighbours, rules
 from keras_training_kit.diagnosis._model_facts import (
     _sample,
     _scan_inputs,
@@ -62,6 +62,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._epoch = 0
         self._probe = None
         self._probe_data = None
+        self._yardstick = None
         self._snapshot = None
         self._best = (math.inf, None)
         steps = (self.params or {}).get("steps")
@@ -182,6 +183,12 @@ class RunRecorder(keras.callbacks.Callback):
             rec.baseline_loss = rules.constant_predictor_loss(
                 y, rec.loss["name"]
             )
+        probing = self.gradients or self.activations  # not loss-only
+        if probing and single_y and rec.inputs is not None and (
+            self._unweighted()
+            and _neighbours.supported((rec.loss or {}).get("name"))
+        ):
+            self._yardstick = (flat_x[0], y)  # for the bias check at the end
         units = (rec.head or {}).get("units")
         rec.chance_loss = rules.chance_loss((rec.loss or {}).get("name"),
                                             units, rec.targets)
@@ -192,6 +199,32 @@ class RunRecorder(keras.callbacks.Callback):
             keras.tree.map_structure(lambda a: a[:take], x),
             keras.tree.map_structure(lambda a: a[:take], y),
         )
+
+    def _unweighted(self) -> bool:
+        """No `class_weight`/`sample_weight`: the model is trained to
+        minimize the plain error the bias check compares."""
+        fit = self._fit or {}
+        return fit.get("class_weight") is None and (
+            fit.get("sample_weight") is None)
+
+    def _compare_with_neighbours(self) -> None:
+        """The trained model's error on the input sample against k-NN's
+        (`ktk.diagnosis._neighbours`), in inference mode, 64 rows at a
+        time."""
+        x, y = self._yardstick
+        self._yardstick = None
+        rec = self.record
+        if rec.nonfinite_weights is not None or not rec.logs:
+            return
+        try:
+            parts = [keras.ops.convert_to_numpy(
+                self.model(x[i:i + PROBE_SIZE], training=False))
+                for i in range(0, len(x), PROBE_SIZE)]
+            rec.neighbours = _neighbours.compare(
+                x, y, np.concatenate(parts), rec.loss["name"],
+                rec.loss.get("from_logits"))
+        except Exception as e:  # noqa: BLE001 (a probe must never break fit)
+            rec.notes.append(f"no nearest-neighbour comparison ({e})")
 
     def _initial_data_loss(self) -> float | None:
         if self._probe_data is None or self.record.loss is None:
@@ -315,6 +348,8 @@ class RunRecorder(keras.callbacks.Callback):
         self._keep_if_best(clean.get("val_loss", clean.get("loss")), weights)
 
     def on_train_end(self, logs=None):
+        if self._yardstick is not None:
+            self._compare_with_neighbours()
         for cb in self._callbacks:
             if isinstance(cb, keras.callbacks.EarlyStopping):
                 self.record.early_stopping = {

@@ -17,10 +17,6 @@ test with `_learned`, independently of the diagnosis).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -29,6 +25,7 @@ import tensorflow as tf
 from sklearn.datasets import load_digits, make_blobs
 
 import keras_training_kit as ktk
+from _on_backend import on
 
 
 @pytest.fixture(scope="module")
@@ -111,19 +108,7 @@ def test_steps_per_execution(small):
 
 
 def _on(backend: str, name: str):
-    """`name()` of this module, run on `backend` (in a subprocess unless it
-    is this process's backend); its JSON result."""
-    if backend == keras.backend.backend():
-        return json.loads(json.dumps(globals()[name]()))
-    code = ("import json, sys; sys.path.insert(0, 'tests/diagnosis'); "
-            "import test_fit_configurations as t; "
-            f"print(json.dumps(t.{name}()))")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", code], env=env,
-                          capture_output=True, text=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[2])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return on(backend, "test_fit_configurations", name)
 
 
 def transformer_run() -> dict:

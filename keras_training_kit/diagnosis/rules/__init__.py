@@ -7,6 +7,7 @@ Every threshold lives in `thresholds` with its source or calibration.
 
 - `curves`: diverged, overfitting, fit progress (underfitting /
   lr_too_low), lr_too_high, noisy_loss;
+- `bias`: underfitting that a nearest-neighbour yardstick reveals;
 - `probes`: vanishing/exploding gradients, dead and saturated units;
 - `data`: reference losses, unscaled inputs and targets, initial loss;
 - `head`: the output layer against the loss and the targets.
@@ -14,6 +15,8 @@ Every threshold lives in `thresholds` with its source or calibration.
 
 from keras_training_kit._batch_loss import recover as recover_batch_losses
 from keras_training_kit.diagnosis.rules import thresholds
+from keras_training_kit.diagnosis.rules._stats import sign_test_p
+from keras_training_kit.diagnosis.rules.bias import check_bias
 from keras_training_kit.diagnosis.rules._stats import (
     finite_prefix,
     mann_kendall_z,
@@ -48,6 +51,7 @@ from keras_training_kit.diagnosis.rules.probes import (
 
 __all__ = [
     "chance_loss",
+    "check_bias",
     "check_dead_units",
     "check_diverged",
     "check_gradients",
@@ -69,6 +73,7 @@ __all__ = [
     "mann_kendall_z",
     "median_update_ratio",
     "recover_batch_losses",
+    "sign_test_p",
     "target_statistics",
     "thresholds",
     "trend",

@@ -70,3 +70,22 @@ def noise_std(values: np.ndarray) -> float:
     if values.size < 4:
         return 0.0
     return float(np.median(np.abs(np.diff(values, 2)))) / 1.65
+
+
+def sign_test_p(worse: int, better: int) -> float:
+    """One-sided exact sign test: P(X >= worse), X ~ Binomial(n, 1/2).
+
+    `worse` and `better` count the paired rows where one method does
+    strictly worse / better than the other (ties dropped); for 0/1 errors
+    this is McNemar's exact test (McNemar 1947).
+
+    Example:
+
+    >>> round(sign_test_p(9, 1), 4)
+    0.0107
+    """
+    n = int(worse) + int(better)
+    if n == 0 or worse <= 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(int(worse), n + 1))
+    return float(tail / (1 << n))  # exact big-int division, any n

@@ -141,3 +141,13 @@ MAX_CLASS_IDS = 100
 # chance, broken output initializations >= 5.3 x; 3.1 is their geometric
 # middle.
 INITIAL_LOSS_RATIO = 3.1
+
+# -- bias against a nonparametric yardstick ---------------------------------
+# k of the leave-one-out k-nearest-neighbour reference (`_neighbours`):
+# scikit-learn's `KNeighborsClassifier` / `KNeighborsRegressor` default.
+NEIGHBOURS_K = 5
+# One-sided exact sign test (the binomial test on the rows where the two
+# differ; McNemar's exact test for error rates) at the 1% level, the level
+# of the trend test above: the model gets significantly more of its own
+# training rows wrong than k-NN gets rows it did not see.
+BIAS_P = 0.01

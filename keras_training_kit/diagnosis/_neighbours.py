@@ -1,0 +1,188 @@
+"""A yardstick for "does it work on the training data?": nearest neighbours.
+
+The course's first diagnostic question needs a level to compare with. The
+constant predictor is one (a run that ends near it learned nothing); a
+model that ends well below it may still fit its own training data worse
+than the simplest nonparametric learner predicts data it has not seen.
+That learner is k nearest neighbours with leave-one-out predictions:
+each training row is predicted from its k nearest *other* rows
+(standardized features, Euclidean distance; k = 5, scikit-learn's
+`KNeighborsClassifier` default), so its error is an honest estimate of
+its error on new data. A model whose *training* error is significantly
+larger (a paired sign test over the same rows) has a large bias: a more
+flexible model fits what this one cannot.
+
+`compare` returns plain numbers for the `RunRecord`; the rule that judges
+them is `rules.check_bias`. The neighbour search is a brute-force
+distance matrix in NumPy over at most a few hundred rows (scikit-learn's
+`NearestNeighbors` gives the same neighbours but costs a quarter second
+to import inside `fit`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from keras_training_kit.diagnosis.rules import thresholds as T
+
+_CLASSIFICATION = (
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "binary_crossentropy",
+    "categorical_focal_crossentropy",
+    "binary_focal_crossentropy",
+)
+_REGRESSION = {
+    "mean_squared_error": "squared error",
+    "huber": "squared error",
+    "log_cosh": "squared error",
+    "mean_absolute_error": "absolute error",
+}
+MIN_ROWS = 20  # fewer rows than this: no comparison
+
+
+def supported(loss_name: str | None) -> bool:
+    """Whether `compare` can judge a model trained with this loss."""
+    return loss_name in _CLASSIFICATION or loss_name in _REGRESSION
+
+
+def _features(x: np.ndarray) -> np.ndarray | None:
+    """Rows flattened to float64 features (None: not numeric)."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub" or x.ndim < 1:
+        return None
+    return x.reshape(len(x), -1).astype("float64")
+
+
+def _standardized(x: np.ndarray) -> np.ndarray | None:
+    std = x.std(axis=0)
+    keep = std > 0
+    if not keep.any():
+        return None
+    return (x[:, keep] - x[:, keep].mean(axis=0)) / std[keep]
+
+
+def neighbours(x: np.ndarray, k: int) -> np.ndarray:
+    """Indices `(n, k)` of each row's k nearest other rows."""
+    sq = np.einsum("ij,ij->i", x, x)
+    d = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
+    np.fill_diagonal(d, np.inf)
+    return np.argpartition(d, k - 1, axis=1)[:, :k]
+
+
+def _classes(y: np.ndarray, y_pred: np.ndarray, loss: str, logits: bool):
+    """(true class ids, predicted class ids), or None (multi-label)."""
+    units = y_pred.shape[-1] if y_pred.ndim > 1 else 1
+    if loss.startswith("binary"):
+        if units != 1:
+            return None  # multi-label: no single class per row
+        cut = 0.0 if logits else 0.5
+        truth = y.reshape(len(y), -1)
+        if truth.shape[1] != 1:
+            return None
+        return (truth[:, 0] >= 0.5).astype("int64"), (
+            y_pred.reshape(-1) > cut).astype("int64")
+    if units < 2:
+        return None
+    if loss.startswith("sparse"):
+        truth = y.reshape(-1)
+        if truth.size != len(y_pred):
+            return None
+    else:
+        truth = y.reshape(len(y), -1)
+        if truth.shape[1] != units:
+            return None
+        truth = truth.argmax(axis=1)
+    return truth.astype("int64"), y_pred.reshape(len(y_pred), -1).argmax(1)
+
+
+def _vote(labels: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Majority class among the neighbours (ties: the smallest class id,
+    as `scipy.stats.mode` and scikit-learn break them)."""
+    votes = labels[idx]
+    classes = np.unique(labels)
+    counts = np.stack([(votes == c).sum(axis=1) for c in classes], axis=1)
+    return classes[counts.argmax(axis=1)]
+
+
+def compare(x: Any, y: Any, y_pred: Any, loss: str,
+            from_logits: bool | None = None) -> dict | None:
+    """The model's training error against k-NN's leave-one-out error.
+
+    Args:
+        x: a sample of the training inputs (one array).
+        y: their targets.
+        y_pred: the model's predictions on `x` (inference mode).
+        loss: the canonical loss name (`rules.loss_name`).
+        from_logits: whether `y_pred` are logits.
+
+    Returns:
+        `{"k", "rows", "kind", "model", "neighbours", "constant",
+        "model_worse", "neighbours_worse"}`: the mean error on the same
+        rows ("error rate", "squared error" or "absolute error") of the
+        model, of k-NN and of the best constant predictor (the majority
+        class, the mean, the median), and how many rows the model and
+        k-NN each get strictly worse than the other; None when the loss,
+        the shapes or the data do not allow a comparison.
+
+    Example:
+
+    >>> x = np.linspace(-3, 3, 60)[:, None]
+    >>> y = (np.abs(x[:, 0]) < 1.5).astype("int64")  # not linearly separable
+    >>> p = 1 / (1 + np.exp(-x[:, 0]))  # a linear model's guess
+    >>> out = compare(x, y, p[:, None], "binary_crossentropy")
+    >>> out["model"], out["neighbours"], out["model_worse"]
+    (0.5, 0.0, 30)
+    """
+    if not supported(loss):
+        return None
+    feats = _features(x)
+    try:
+        y = np.asarray(y, dtype="float64")
+        y_pred = np.asarray(y_pred, dtype="float64")
+    except (TypeError, ValueError):
+        return None
+    if feats is None or len(y) != len(feats) or len(y_pred) != len(feats):
+        return None
+    ok = (np.isfinite(feats).all(axis=1)
+          & np.isfinite(y.reshape(len(y), -1)).all(axis=1)
+          & np.isfinite(y_pred.reshape(len(y_pred), -1)).all(axis=1))
+    feats, y, y_pred = _standardized(feats[ok]), y[ok], y_pred[ok]
+    k = T.NEIGHBOURS_K
+    if feats is None or len(feats) < max(MIN_ROWS, k + 1):
+        return None
+    logits = from_logits is True  # else probabilities, as Keras reads them
+    idx = neighbours(feats, k)
+    if loss in _CLASSIFICATION:
+        classes = _classes(y, y_pred, loss, logits)
+        if classes is None:
+            return None
+        truth, guess = classes
+        model = (guess != truth).astype("float64")
+        knn = (_vote(truth, idx) != truth).astype("float64")
+        constant = float(1.0 - np.bincount(truth).max() / truth.size)
+        kind = "error rate"
+    else:
+        truth = y.reshape(len(y), -1)
+        guess = y_pred.reshape(len(y_pred), -1)
+        if guess.shape != truth.shape:
+            return None
+        kind = _REGRESSION[loss]
+        power = 2 if kind == "squared error" else 1
+        model = (np.abs(guess - truth) ** power).mean(axis=1)
+        knn = (np.abs(truth[idx].mean(axis=1) - truth) ** power).mean(axis=1)
+        centre = (truth.mean(axis=0) if power == 2
+                  else np.median(truth, axis=0))
+        constant = float((np.abs(truth - centre) ** power).mean())
+    return {
+        "k": k,
+        "rows": int(len(truth)),
+        "kind": kind,
+        "model": float(model.mean()),
+        "neighbours": float(knn.mean()),
+        "constant": constant,
+        "model_worse": int((model > knn).sum()),
+        "neighbours_worse": int((model < knn).sum()),
+    }

@@ -1,0 +1,233 @@
+"""The nearest-neighbour yardstick for underfitting (`rules.check_bias`).
+
+The measurement (`ktk.diagnosis._neighbours.compare`) against
+scikit-learn's k-NN with leave-one-out; the sign test against SciPy's
+binomial test; the rule at and around its thresholds (read from
+`rules.thresholds`); and end to end on each backend: a linear model on
+two half-moons is `underfitting` (a twin with hidden layers fits the
+same training rows clearly better, checked without the kit) while that
+twin is silent.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.datasets import make_moons
+from sklearn.model_selection import LeaveOneOut, cross_val_predict
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.preprocessing import StandardScaler
+
+import keras_training_kit as ktk
+from _on_backend import on
+from keras_training_kit.diagnosis import RunRecord, analyze, rules
+from keras_training_kit.diagnosis._neighbours import compare
+from keras_training_kit.diagnosis.rules import thresholds as T
+
+# ------------------------------------------------------------ measurement
+
+
+@pytest.mark.parametrize(("worse", "better"), [(9, 1), (30, 12), (5, 5),
+                                               (0, 4), (250, 200)])
+def test_sign_test_is_scipys_one_sided_binomial_test(worse, better):
+    expected = stats.binomtest(worse, worse + better, 0.5,
+                               alternative="greater").pvalue
+    assert rules.sign_test_p(worse, better) == pytest.approx(expected,
+                                                             rel=1e-9)
+
+
+def _data(seed=0, n=150, d=4):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)) * rng.uniform(0.1, 20, d)  # unequal scales
+    return rng, x
+
+
+def test_classification_errors_are_sklearn_knn_leave_one_out():
+    rng, x = _data()
+    y = (x[:, 0] / x[:, 0].std() + rng.normal(0, 0.7, len(x)) > 0).astype(
+        "int64")
+    proba = rng.uniform(size=len(x))
+    out = compare(x, y, proba[:, None], "binary_crossentropy")
+    xs = StandardScaler().fit_transform(x)
+    knn = cross_val_predict(KNeighborsClassifier(T.NEIGHBOURS_K), xs, y,
+                            cv=LeaveOneOut())
+    model_wrong = (proba > 0.5).astype("int64") != y
+    knn_wrong = knn != y
+    assert out["kind"] == "error rate" and out["rows"] == len(x)
+    assert out["model"] == pytest.approx(model_wrong.mean())
+    assert out["neighbours"] == pytest.approx(knn_wrong.mean())
+    assert out["model_worse"] == int((model_wrong & ~knn_wrong).sum())
+    assert out["neighbours_worse"] == int((~model_wrong & knn_wrong).sum())
+    assert out["constant"] == pytest.approx(min(y.mean(), 1 - y.mean()))
+
+
+def test_one_hot_sparse_and_logits_give_the_same_comparison():
+    rng, x = _data(1)
+    y = rng.integers(0, 3, len(x))
+    logits = rng.normal(size=(len(x), 3))
+    prob = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    sparse = compare(x, y, prob, "sparse_categorical_crossentropy")
+    onehot = compare(x, np.eye(3)[y], logits, "categorical_crossentropy",
+                     from_logits=True)
+    assert sparse == onehot
+    xs = StandardScaler().fit_transform(x)
+    knn = cross_val_predict(KNeighborsClassifier(T.NEIGHBOURS_K), xs, y,
+                            cv=LeaveOneOut())
+    assert sparse["neighbours"] == pytest.approx((knn != y).mean())
+    binary_logits = compare(x, y % 2, logits[:, :1], "binary_crossentropy",
+                            from_logits=True)
+    assert binary_logits["model"] == pytest.approx(
+        ((logits[:, 0] > 0) != (y % 2)).mean())
+
+
+@pytest.mark.parametrize(("loss", "power"), [("mean_squared_error", 2),
+                                             ("mean_absolute_error", 1)])
+def test_regression_errors_are_sklearn_knn_leave_one_out(loss, power):
+    rng, x = _data(2)
+    y = np.sin(x[:, 0] / x[:, 0].std()) + rng.normal(0, 0.1, len(x))
+    pred = 0.3 * x[:, 0] / x[:, 0].std()
+    out = compare(x, y[:, None], pred[:, None], loss)
+    xs = StandardScaler().fit_transform(x)
+    knn = cross_val_predict(KNeighborsRegressor(T.NEIGHBOURS_K), xs, y,
+                            cv=LeaveOneOut())
+    assert out["model"] == pytest.approx((np.abs(pred - y) ** power).mean())
+    assert out["neighbours"] == pytest.approx(
+        (np.abs(knn - y) ** power).mean())
+    centre = y.mean() if power == 2 else np.median(y)
+    assert out["constant"] == pytest.approx(
+        (np.abs(y - centre) ** power).mean())
+
+
+def test_what_it_cannot_compare_is_none():
+    rng, x = _data(3)
+    y = rng.integers(0, 2, (len(x), 4))  # multi-label
+    assert compare(x, y, rng.uniform(size=(len(x), 4)),
+                   "binary_crossentropy") is None
+    assert compare(x, y[:, 0], rng.uniform(size=(len(x), 1)),
+                   "kl_divergence") is None
+    assert compare(x[:10], y[:10, 0], rng.uniform(size=(10, 1)),
+                   "binary_crossentropy") is None  # too few rows
+    assert compare(np.ones((50, 3)), y[:50, 0], rng.uniform(size=(50, 1)),
+                   "binary_crossentropy") is None  # constant features
+
+
+def test_rows_with_nan_are_left_out():
+    rng, x = _data(4)
+    y = (x[:, 0] > 0).astype("int64")
+    x[:7, 1] = np.nan
+    out = compare(x, y, rng.uniform(size=(len(x), 1)),
+                  "binary_crossentropy")
+    assert out["rows"] == len(x) - 7
+
+
+# ------------------------------------------------------------------- rule
+
+
+FLAT = [0.7, 0.45, 0.36, 0.33, 0.325, 0.322, 0.323, 0.321, 0.322, 0.322,
+        0.3215, 0.3222]
+FALLING = list(0.9 - 0.02 * np.arange(12))  # a steady decline
+
+
+def _yardstick(model=0.14, knn=0.03, constant=0.5, worse=30, better=5):
+    return {"k": T.NEIGHBOURS_K, "rows": 400, "kind": "error rate",
+            "model": model, "neighbours": knn, "constant": constant,
+            "model_worse": worse, "neighbours_worse": better}
+
+
+def test_a_plateau_that_k_nn_beats_is_underfitting_with_its_numbers():
+    found = rules.check_bias(FLAT, neighbours=_yardstick(), weight_layers=1)
+    assert [f.code for f in found] == ["underfitting"]
+    text = str(found[0])
+    assert text.startswith("[warning] underfitting: the loss levelled off")
+    assert "error rate of 14.0%" in text and "reach 3.0%" in text
+    assert "5 nearest neighbours" in text and "model_error=" not in text
+    assert found[0].evidence["sign_test_p"] <= T.BIAS_P
+    assert [r.name for r in found[0].remedies][0] == "bigger_model"
+
+
+def test_only_a_linear_model_is_judged():
+    """A net with hidden layers that k-NN beats is held back by something
+    else (initialization, rate, regularization), not by its class."""
+    nb = _yardstick()
+    assert rules.check_bias(FLAT, neighbours=nb, weight_layers=1)
+    for layers in (2, 3, None):
+        assert not rules.check_bias(FLAT, neighbours=nb,
+                                    weight_layers=layers)
+
+
+def test_the_rows_must_differ_significantly():
+    # Find the largest worse-count at n = 20 that is not significant.
+    n = 20
+    w = max(i for i in range(n + 1)
+            if stats.binomtest(i, n, alternative="greater").pvalue > T.BIAS_P)
+    assert not rules.check_bias(FLAT, neighbours=_yardstick(
+        worse=w, better=n - w), weight_layers=1)
+    assert rules.check_bias(FLAT, neighbours=_yardstick(
+        worse=w + 1, better=n - w - 1), weight_layers=1)
+
+
+def test_silent_when_the_model_fits_better_falls_still_or_overfits():
+    assert not rules.check_bias(FLAT, neighbours=_yardstick(0.02, 0.03),
+                                weight_layers=1)
+    nb = _yardstick()
+    assert not rules.check_bias(FALLING, neighbours=nb, weight_layers=1)
+    assert not rules.check_bias(FLAT, neighbours=nb, weight_layers=1,
+                                val_loss=[1.6 * v for v in FLAT])
+    assert not rules.check_bias(FLAT, neighbours=None, weight_layers=1)
+    assert not rules.check_bias(FLAT[:3], neighbours=nb, weight_layers=1)
+
+
+def test_analyze_reads_the_record_and_round_trips():
+    rec = RunRecord(epochs=list(range(len(FLAT))),
+                    logs=[{"loss": v, "val_loss": v * 1.05} for v in FLAT],
+                    baseline_loss=0.693, neighbours=_yardstick(),
+                    layers=["dense"])
+    assert [f.code for f in analyze(rec).problems] == ["underfitting"]
+    back = RunRecord.from_dict(rec.to_dict())
+    assert [f.code for f in analyze(back).problems] == ["underfitting"]
+    rec.layers = ["dense", "dense_1"]
+    assert analyze(rec).healthy
+    rec.layers, rec.neighbours = ["dense"], None
+    assert analyze(rec).healthy
+
+
+# ------------------------------------------------------------- end to end
+
+
+def moons_runs() -> dict:
+    """A linear model and a one-hidden-layer twin on the same half-moons,
+    each with `TrainingDiagnosis`; their problem codes and the training
+    accuracy of each, measured here with `evaluate`."""
+    x, y = make_moons(600, noise=0.1, random_state=0)
+    x = x.astype("float32")
+    y = y.astype("float32")
+    out = {}
+    for name, hidden in (("linear", ()), ("mlp", (32, 32))):
+        keras.utils.set_random_seed(0)
+        layers = [keras.Input((2,))]
+        layers += [keras.layers.Dense(u, activation="relu") for u in hidden]
+        layers += [keras.layers.Dense(1, activation="sigmoid")]
+        model = keras.Sequential(layers)
+        model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy",
+                      metrics=["accuracy"])
+        diag = ktk.callbacks.TrainingDiagnosis(verbose=0)
+        model.fit(x[:450], y[:450], validation_data=(x[450:], y[450:]),
+                  epochs=40, batch_size=32, callbacks=[diag], verbose=0)
+        out[name] = {
+            "codes": [f.code for f in diag.findings.problems],
+            "text": diag.report(),
+            "accuracy": model.evaluate(x[:450], y[:450], verbose=0)[1],
+        }
+    return out
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_a_linear_model_on_moons_underfits_and_its_twin_is_silent(backend):
+    runs = on(backend, "test_bias", "moons_runs")
+    # Independently of the kit: the twin fits the training rows better.
+    assert runs["mlp"]["accuracy"] >= runs["linear"]["accuracy"] + 0.05
+    assert runs["linear"]["codes"] == ["underfitting"], runs["linear"]
+    assert "nearest neighbours" in runs["linear"]["text"]
+    assert runs["mlp"]["codes"] == [], runs["mlp"]["text"]
