@@ -284,6 +284,20 @@ def test_validation_split(small):
     _learned(model, xv, yv)
 
 
+def test_validation_split_rows_are_not_read_as_training_rows(small):
+    """The input statistics (and the k-NN yardstick) sample the rows Keras
+    trains on (`fit` has split its arrays when the callbacks start):
+    validation rows on a wild scale are not `unscaled_inputs`."""
+    (x, y), (xv, yv) = small
+    xs = np.concatenate([x, 1000.0 * xv]).astype("float32")
+    ys = np.concatenate([y, yv])
+    split = len(xv) / len(xs)
+    diag = _fit(_mlp(), xs, ys, validation_split=split, epochs=3)
+    assert "unscaled_inputs" not in [f.code for f in _problems(diag)]
+    assert diag.record.inputs["rows"] <= len(x)
+    assert max(diag.record.inputs["std"]) < 5
+
+
 class SubclassedNet(keras.Model):  # a leading "_" is no valid Keras name
     def __init__(self, **kw):
         super().__init__(**kw)
