@@ -107,8 +107,25 @@ def _vote(labels: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return classes[counts.argmax(axis=1)]
 
 
+def _converged_linear(feats: np.ndarray, truth: np.ndarray,
+                      classify: bool, power: int) -> np.ndarray:
+    """Per-row training errors of the same model class trained to
+    convergence on these rows: scikit-learn's (almost unregularized)
+    `LogisticRegression`, or least squares."""
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    if classify:
+        if np.unique(truth).size < 2:
+            return np.zeros(len(truth))
+        fit = LogisticRegression(C=1e4, max_iter=2000).fit(feats, truth)
+        return (fit.predict(feats) != truth).astype("float64")
+    fit = LinearRegression().fit(feats, truth)
+    return (np.abs(fit.predict(feats) - truth) ** power).mean(axis=1)
+
+
 def compare(x: Any, y: Any, y_pred: Any, loss: str,
-            from_logits: bool | None = None) -> dict | None:
+            from_logits: bool | None = None,
+            linear: bool = False) -> dict | None:
     """The model's training error against k-NN's leave-one-out error.
 
     Args:
@@ -117,6 +134,12 @@ def compare(x: Any, y: Any, y_pred: Any, loss: str,
         y_pred: the model's predictions on `x` (inference mode).
         loss: the canonical loss name (`rules.loss_name`).
         from_logits: whether `y_pred` are logits.
+        linear: the model is linear (one weight layer): also measure a
+            linear model trained to convergence on the same rows
+            (`"linear"`, `"linear_worse"`, `"linear_better"`: its mean
+            error and the rows it gets worse / better than k-NN), which
+            tells a model class too simple for the data from a linear
+            model that has not finished training.
 
     Returns:
         `{"k", "rows", "kind", "model", "neighbours", "constant",
@@ -163,7 +186,7 @@ def compare(x: Any, y: Any, y_pred: Any, loss: str,
         model = (guess != truth).astype("float64")
         knn = (_vote(truth, idx) != truth).astype("float64")
         constant = float(1.0 - np.bincount(truth).max() / truth.size)
-        kind = "error rate"
+        kind, power = "error rate", 0
     else:
         truth = y.reshape(len(y), -1)
         guess = y_pred.reshape(len(y_pred), -1)
@@ -176,7 +199,7 @@ def compare(x: Any, y: Any, y_pred: Any, loss: str,
         centre = (truth.mean(axis=0) if power == 2
                   else np.median(truth, axis=0))
         constant = float((np.abs(truth - centre) ** power).mean())
-    return {
+    out = {
         "k": k,
         "rows": int(len(truth)),
         "kind": kind,
@@ -186,3 +209,9 @@ def compare(x: Any, y: Any, y_pred: Any, loss: str,
         "model_worse": int((model > knn).sum()),
         "neighbours_worse": int((model < knn).sum()),
     }
+    if linear:
+        best = _converged_linear(feats, truth, kind == "error rate", power)
+        out.update(linear=float(best.mean()),
+                   linear_worse=int((best > knn).sum()),
+                   linear_better=int((best < knn).sum()))
+    return out

@@ -222,7 +222,8 @@ class RunRecorder(keras.callbacks.Callback):
                 for i in range(0, len(x), PROBE_SIZE)]
             rec.neighbours = _neighbours.compare(
                 x, y, np.concatenate(parts), rec.loss["name"],
-                rec.loss.get("from_logits"))
+                rec.loss.get("from_logits"),
+                linear=len(self._kernels()) == 1)
         except Exception as e:  # noqa: BLE001 (a probe must never break fit)
             rec.notes.append(f"no nearest-neighbour comparison ({e})")
 

@@ -1,8 +1,9 @@
 """The nearest-neighbour yardstick for underfitting (`rules.check_bias`).
 
 The measurement (`ktk.diagnosis._neighbours.compare`) against
-scikit-learn's k-NN with leave-one-out; the sign test against SciPy's
-binomial test; the rule at and around its thresholds (read from
+scikit-learn's k-NN with leave-one-out (and its converged linear fit
+against least squares by hand); the sign test against SciPy's binomial
+test; the rule at and around its thresholds (read from
 `rules.thresholds`); and end to end on each backend: a linear model on
 two half-moons is `underfitting` (a twin with hidden layers fits the
 same training rows clearly better, checked without the kit) while that
@@ -100,6 +101,20 @@ def test_regression_errors_are_sklearn_knn_leave_one_out(loss, power):
         (np.abs(y - centre) ** power).mean())
 
 
+def test_a_linear_model_is_also_measured_at_convergence():
+    rng, x = _data(5)
+    y = x[:, 0] / x[:, 0].std() + 0.5 * x[:, 1] / x[:, 1].std()
+    y = (y + rng.normal(0, 0.3, len(x)))[:, None]
+    out = compare(x, y, np.zeros_like(y), "mean_squared_error", linear=True)
+    xs = np.c_[StandardScaler().fit_transform(x), np.ones(len(x))]
+    coef, *_ = np.linalg.lstsq(xs, y, rcond=None)  # least squares by hand
+    assert out["linear"] == pytest.approx(((xs @ coef - y) ** 2).mean())
+    assert out["linear"] < out["neighbours"]  # a linear problem
+    assert out["linear_better"] > out["linear_worse"]
+    assert "linear" not in compare(x, y, np.zeros_like(y),
+                                   "mean_squared_error")
+
+
 def test_what_it_cannot_compare_is_none():
     rng, x = _data(3)
     y = rng.integers(0, 2, (len(x), 4))  # multi-label
@@ -166,6 +181,19 @@ def test_the_rows_must_differ_significantly():
         worse=w, better=n - w), weight_layers=1)
     assert rules.check_bias(FLAT, neighbours=_yardstick(
         worse=w + 1, better=n - w - 1), weight_layers=1)
+
+
+def test_silent_when_a_converged_linear_model_fits():
+    """The same class trained to convergence is as good as k-NN: this run
+    is unfinished (e.g. too few epochs), not too simple."""
+    unfinished = dict(_yardstick(), linear=0.02, linear_worse=2,
+                      linear_better=9)
+    assert not rules.check_bias(FLAT, neighbours=unfinished, weight_layers=1)
+    too_simple = dict(_yardstick(), linear=0.12, linear_worse=28,
+                      linear_better=4)
+    found = rules.check_bias(FLAT, neighbours=too_simple, weight_layers=1)
+    assert [f.code for f in found] == ["underfitting"]
+    assert "trained to convergence 12.0%" in str(found[0])
 
 
 def test_silent_when_the_model_fits_better_falls_still_or_overfits():

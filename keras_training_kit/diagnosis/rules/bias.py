@@ -56,6 +56,9 @@ def check_bias(
       leave-one-out k-NN's on the same rows, and the rows the model gets
       worse outnumber the rows k-NN gets worse at the `BIAS_P` level
       (one-sided exact sign test);
+    - where measured (`neighbours["linear"]`), a linear model trained to
+      convergence on the same rows loses to k-NN the same way: the model
+      class is too simple, not a run stopped before its class fits;
     - the training curve has levelled off: its later half shows no
       decline at the `TREND_Z` level, or it converges (its second half
       drops less than `LR_LOW_STEADY` of what the first half dropped, as
@@ -91,6 +94,12 @@ def check_bias(
     p = sign_test_p(neighbours["model_worse"], neighbours["neighbours_worse"])
     if p > T.BIAS_P:
         return []
+    if "linear" in neighbours and not (
+        neighbours["linear"] > knn
+        and sign_test_p(neighbours["linear_worse"],
+                        neighbours["linear_better"]) <= T.BIAS_P
+    ):
+        return []  # a converged linear model fits: this one is unfinished
     loss = finite_prefix(loss)
     if loss.size == 0:
         return []
@@ -125,8 +134,11 @@ def check_bias(
             f"{neighbours['k']} nearest neighbours predicting each of the "
             f"same {neighbours['rows']} rows from the others reach "
             f"{shown(knn)} (constant predictor {shown(constant)}; sign "
-            f"test p = {p:.2g}): a linear model is too simple for this "
-            "data"
+            f"test p = {p:.2g}"
+            + (f"; a linear model trained to convergence "
+               f"{shown(neighbours['linear'])}"
+               if "linear" in neighbours else "")
+            + "): a linear model is too simple for this data"
         ),
     }
     return [Finding("underfitting", "warning", None, evidence)]
