@@ -26,14 +26,8 @@ from typing import Any
 import numpy as np
 
 from keras_training_kit.diagnosis.rules import thresholds as T
+from keras_training_kit.diagnosis.rules.data import CROSS_ENTROPIES
 
-_CLASSIFICATION = (
-    "sparse_categorical_crossentropy",
-    "categorical_crossentropy",
-    "binary_crossentropy",
-    "categorical_focal_crossentropy",
-    "binary_focal_crossentropy",
-)
 _REGRESSION = {
     "mean_squared_error": "squared error",
     "huber": "squared error",
@@ -45,7 +39,7 @@ MIN_ROWS = 20  # fewer rows than this: no comparison
 
 def supported(loss_name: str | None) -> bool:
     """Whether `compare` can judge a model trained with this loss."""
-    return loss_name in _CLASSIFICATION or loss_name in _REGRESSION
+    return loss_name in CROSS_ENTROPIES or loss_name in _REGRESSION
 
 
 def _features(x: np.ndarray) -> np.ndarray | None:
@@ -178,7 +172,7 @@ def compare(x: Any, y: Any, y_pred: Any, loss: str,
         return None
     logits = from_logits is True  # else probabilities, as Keras reads them
     idx = neighbours(feats, k)
-    if loss in _CLASSIFICATION:
+    if loss in CROSS_ENTROPIES:
         classes = _classes(y, y_pred, loss, logits)
         if classes is None:
             return None

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from keras_training_kit.diagnosis.record import RunRecord
-from keras_training_kit.diagnosis.rules import _stats, curves, probes
+from keras_training_kit.diagnosis.rules import _stats, bias, curves, probes
 
 
 def _later_max(fractions: list) -> float | None:
@@ -81,8 +81,8 @@ def measurements(record: RunRecord, reference: float | None = None) -> dict:
         if math.isfinite(ratio):
             out["grad_ratio"] = float(ratio)
     nb = record.neighbours
-    if nb and nb.get("constant"):
-        out["bias_gap"] = (nb["model"] - nb["neighbours"]) / nb["constant"]
+    if nb and bias.gap(nb) is not None:
+        out["bias_gap"] = bias.gap(nb)
         out["bias_p"] = _stats.sign_test_p(nb["model_worse"],
                                            nb["neighbours_worse"])
     cvs = []

@@ -223,7 +223,7 @@ class RunRecorder(keras.callbacks.Callback):
             rec.neighbours = _neighbours.compare(
                 x, y, np.concatenate(parts), rec.loss["name"],
                 rec.loss.get("from_logits"),
-                linear=len(self._kernels()) == 1)
+                linear=len(rec.layers) == 1)  # what `analyze` judges
         except Exception as e:  # noqa: BLE001 (a probe must never break fit)
             rec.notes.append(f"no nearest-neighbour comparison ({e})")
 

@@ -45,15 +45,20 @@ def _data(seed=0, n=150, d=4):
     return rng, x
 
 
+def _sklearn_loo(estimator, x, y):
+    """scikit-learn's k-NN leave-one-out predictions on standardized x."""
+    return cross_val_predict(estimator(T.NEIGHBOURS_K),
+                             StandardScaler().fit_transform(x), y,
+                             cv=LeaveOneOut())
+
+
 def test_classification_errors_are_sklearn_knn_leave_one_out():
     rng, x = _data()
     y = (x[:, 0] / x[:, 0].std() + rng.normal(0, 0.7, len(x)) > 0).astype(
         "int64")
     proba = rng.uniform(size=len(x))
     out = compare(x, y, proba[:, None], "binary_crossentropy")
-    xs = StandardScaler().fit_transform(x)
-    knn = cross_val_predict(KNeighborsClassifier(T.NEIGHBOURS_K), xs, y,
-                            cv=LeaveOneOut())
+    knn = _sklearn_loo(KNeighborsClassifier, x, y)
     model_wrong = (proba > 0.5).astype("int64") != y
     knn_wrong = knn != y
     assert out["kind"] == "error rate" and out["rows"] == len(x)
@@ -73,9 +78,7 @@ def test_one_hot_sparse_and_logits_give_the_same_comparison():
     onehot = compare(x, np.eye(3)[y], logits, "categorical_crossentropy",
                      from_logits=True)
     assert sparse == onehot
-    xs = StandardScaler().fit_transform(x)
-    knn = cross_val_predict(KNeighborsClassifier(T.NEIGHBOURS_K), xs, y,
-                            cv=LeaveOneOut())
+    knn = _sklearn_loo(KNeighborsClassifier, x, y)
     assert sparse["neighbours"] == pytest.approx((knn != y).mean())
     binary_logits = compare(x, y % 2, logits[:, :1], "binary_crossentropy",
                             from_logits=True)
@@ -90,9 +93,7 @@ def test_regression_errors_are_sklearn_knn_leave_one_out(loss, power):
     y = np.sin(x[:, 0] / x[:, 0].std()) + rng.normal(0, 0.1, len(x))
     pred = 0.3 * x[:, 0] / x[:, 0].std()
     out = compare(x, y[:, None], pred[:, None], loss)
-    xs = StandardScaler().fit_transform(x)
-    knn = cross_val_predict(KNeighborsRegressor(T.NEIGHBOURS_K), xs, y,
-                            cv=LeaveOneOut())
+    knn = _sklearn_loo(KNeighborsRegressor, x, y)
     assert out["model"] == pytest.approx((np.abs(pred - y) ** power).mean())
     assert out["neighbours"] == pytest.approx(
         (np.abs(knn - y) ** power).mean())

@@ -15,12 +15,12 @@ Every threshold lives in `thresholds` with its source or calibration.
 
 from keras_training_kit._batch_loss import recover as recover_batch_losses
 from keras_training_kit.diagnosis.rules import thresholds
-from keras_training_kit.diagnosis.rules._stats import sign_test_p
-from keras_training_kit.diagnosis.rules.bias import check_bias
 from keras_training_kit.diagnosis.rules._stats import (
     finite_prefix,
     mann_kendall_z,
+    sign_test_p,
 )
+from keras_training_kit.diagnosis.rules.bias import check_bias
 from keras_training_kit.diagnosis.rules.curves import (
     check_diverged,
     check_lr_too_high,

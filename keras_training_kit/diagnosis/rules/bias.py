@@ -38,6 +38,20 @@ from keras_training_kit.diagnosis.rules.curves import (
 )
 
 
+def gap(neighbours: dict) -> float | None:
+    """How much worse than k-NN the model is, as a fraction of the
+    constant predictor's error (None without a constant error)."""
+    constant = neighbours.get("constant") or 0.0
+    if constant <= 0:
+        return None
+    return (neighbours["model"] - neighbours["neighbours"]) / constant
+
+
+def _loses(error: float, knn: float, worse: int, better: int) -> bool:
+    """Worse than k-NN on average and on significantly more rows."""
+    return error > knn and sign_test_p(worse, better) <= T.BIAS_P
+
+
 def check_bias(
     loss: Sequence[float],
     batch_losses: Sequence[Sequence[float]] | None = None,
@@ -87,19 +101,17 @@ def check_bias(
     if not neighbours or weight_layers != 1:
         return []
     model, knn = neighbours["model"], neighbours["neighbours"]
-    constant = neighbours.get("constant") or 0.0
-    if not model > knn or constant <= 0:
+    cost = gap(neighbours)
+    if cost is None or not _loses(model, knn, neighbours["model_worse"],
+                                  neighbours["neighbours_worse"]):
         return []
-    gap = (model - knn) / constant
-    p = sign_test_p(neighbours["model_worse"], neighbours["neighbours_worse"])
-    if p > T.BIAS_P:
-        return []
-    if "linear" in neighbours and not (
-        neighbours["linear"] > knn
-        and sign_test_p(neighbours["linear_worse"],
-                        neighbours["linear_better"]) <= T.BIAS_P
+    if "linear" in neighbours and not _loses(
+        neighbours["linear"], knn, neighbours["linear_worse"],
+        neighbours["linear_better"],
     ):
         return []  # a converged linear model fits: this one is unfinished
+    p = sign_test_p(neighbours["model_worse"], neighbours["neighbours_worse"])
+    constant = neighbours["constant"]
     loss = finite_prefix(loss)
     if loss.size == 0:
         return []
@@ -110,12 +122,13 @@ def check_bias(
     val = finite_prefix(val_loss) if val_loss is not None else np.zeros(0)
     if val.size and val[-1] > 1.5 * loss[-1] + 1e-12:
         return []  # validation far above training: variance, not bias
+    level = final_level(loss, batch_losses)
     kind = neighbours["kind"]
     shown = (lambda v: f"{v:.1%}") if kind == "error rate" else (
         lambda v: f"{v:.4g}")
     evidence = {
         "loss_first": float(loss[0]),
-        "loss_last": final_level(loss, batch_losses),
+        "loss_last": level,
         "trend_z": float(z),
         "trend_points": points,
         "steadiness": steady,
@@ -126,10 +139,10 @@ def check_bias(
         "k": int(neighbours["k"]),
         "rows": int(neighbours["rows"]),
         "sign_test_p": p,
-        "gap": float(gap),
+        "gap": float(cost),
         "reason": (
-            f"the loss levelled off ({loss[0]:.4g} -> "
-            f"{final_level(loss, batch_losses):.4g}, trend z = {z:.2f}) "
+            f"the loss levelled off ({loss[0]:.4g} -> {level:.4g}, "
+            f"trend z = {z:.2f}) "
             f"with a training {kind} of {shown(model)}, while "
             f"{neighbours['k']} nearest neighbours predicting each of the "
             f"same {neighbours['rows']} rows from the others reach "
