@@ -117,6 +117,9 @@ REMEDIES: dict[str, tuple[Remedy, ...]] = {
         _r("lower_learning_rate", "LR range test, else / 10", factor=0.1),
         _r("batch_normalization", "BN after each dense/conv layer, before "
            "the nonlinearity"),
+        _r("scaled_initialization", "He/Glorot initialization (Glorot & "
+           "Bengio 2010; He et al. 2015): weights too large at the start "
+           "make gradients grow layer by layer"),
     ),
     "dead_units": (
         _r("leaky_relu", "the course's Leaky ReLU max(0.1x, x)", alpha=0.1),
@@ -136,7 +139,8 @@ REMEDIES: dict[str, tuple[Remedy, ...]] = {
     ),
     "high_initial_loss": (
         _r("fix_output_layer", "match the output layer to the loss"),
-        _r("reinitialize", "He/Glorot initialization with zero biases"),
+        _r("reinitialize", "the output layer redrawn: Glorot kernel, zero "
+           "bias (the hidden layers keep their weights)", layers="output"),
         _r("scaled_initialization", "He/Glorot initialization"),
         _r("standardize_inputs", "a Normalization layer adapted on the "
            "training inputs, prepended"),

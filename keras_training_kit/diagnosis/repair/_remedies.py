@@ -63,6 +63,7 @@ class Recipe:
     relu: bool = False  # hidden sigmoid/tanh -> ReLU
     leaky_alpha: float | None = None  # hidden ReLU -> LeakyReLU(alpha)
     initializer: str | None = None  # "scaled_initialization"/"reinitialize"
+    initializer_layers: str = "all"  # "all" or "output": which are redrawn
     width: int = 1
     hidden: int = 0  # units of a hidden layer added before the output
     reg_factor: float = 1.0
@@ -270,12 +271,25 @@ def leaky_relu(recipe, params, ctx, remedy):
 
 def _initialization(recipe, params, ctx, remedy, kind):
     _needs_rebuild(ctx, remedy)
-    if recipe.initializer == kind:
+    layers = params.get("layers", "all")
+    if layers not in ("all", "output"):
+        raise ValueError(
+            "Argument `layers` of the initialization remedies must be "
+            f"'all' or 'output'. Received: layers={layers!r}"
+        )
+    if recipe.initializer == kind and (
+        recipe.initializer_layers == "all" or layers == "output"
+    ):
         raise Unapplicable(f"{remedy.name} was applied already")
-    out = {"kernels": "he_normal (ReLU family) / glorot_uniform"}
+    if layers == "output":
+        out = {"layers": sorted(output_layer_names(ctx.template)),
+               "kernels": "glorot_uniform"}
+    else:
+        out = {"kernels": "he_normal (ReLU family) / glorot_uniform"}
     if kind == "reinitialize":
         out["biases"] = "zeros"
-    return recipe.with_change(remedy.name, out, initializer=kind), out
+    return recipe.with_change(remedy.name, out, initializer=kind,
+                              initializer_layers=layers), out
 
 
 def scaled_initialization(recipe, params, ctx, remedy):

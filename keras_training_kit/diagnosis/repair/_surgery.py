@@ -161,7 +161,8 @@ class _Transformer:
                 config["activation"] = "linear"
             elif act != activation_name(config.get("activation")):
                 config["activation"] = act
-        if r.initializer and "kernel_initializer" in config:
+        if (r.initializer and r.initializer_layers == "all"
+                and "kernel_initializer" in config):
             config["kernel_initializer"] = (
                 "he_normal" if act in _RELU_FAMILY else "glorot_uniform"
             )
