@@ -240,6 +240,7 @@ def main():
 
         within, within_own = near(twin), near(own)
         better = (not math.isfinite(b) and math.isfinite(a)) or a < b
+        healthy_better = not report.after.problems and better
         worse = (math.isfinite(b) and not math.isfinite(a)) or a > b
         row = {
             "setting": s.name, "code": s.code,
@@ -251,9 +252,8 @@ def main():
             "retrainings": sum(x["trained"] for x in report.attempts),
             "kept": [x["remedy"] for x in report.kept],
             "seconds": seconds, "worse": bool(worse),
-            "repaired": bool(not report.after.problems and better
-                             and within is not False),
-            "repaired_own_epochs": bool(not report.after.problems and better
+            "repaired": bool(healthy_better and within is not False),
+            "repaired_own_epochs": bool(healthy_better
                                         and within_own is not False),
             "untouched": not report.kept,
         }
@@ -285,7 +285,8 @@ def main():
         own = sum(r["repaired_own_epochs"] for r in fr)
         print(f"faulty repaired: {n}/{len(fr)} = {n / len(fr):.0%} "
               f"(goal >= 90%; against the twin at its own epochs: "
-              f"{own}/{len(fr)} = {own / len(fr):.0%}); worse: {sum(r['worse'] for r in fr)} (goal 0)"
+              f"{own}/{len(fr)} = {own / len(fr):.0%}); worse: "
+              f"{sum(r['worse'] for r in fr)} (goal 0)"
               f"; retrainings median "
               f"{np.median([r['retrainings'] for r in fr]):.0f}; seconds "
               f"median {np.median([r['seconds'] for r in fr]):.0f}, total "
