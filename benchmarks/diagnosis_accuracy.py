@@ -59,13 +59,9 @@ def _selected(split: str, quick: bool, codes: str | None = None):
     ]
     # Only settings whose label the stored measurements support (see
     # diagnosis_corpus/label.py); the others are to be fixed, not scored.
-    path = os.path.join(HERE, "diagnosis_corpus", "labels.json")
-    if os.path.exists(path) and not os.environ.get("KTK_ALL_SETTINGS"):
-        with open(path) as fh:
-            stored = json.load(fh)["settings"]
-        chosen = [
-            s for s in chosen if stored.get(s.name, {}).get("supported")
-        ]
+    supported = dc.supported_names()
+    if supported is not None and not os.environ.get("KTK_ALL_SETTINGS"):
+        chosen = [s for s in chosen if s.name in supported]
     if codes:
         wanted = set(codes.split(","))
         chosen = [s for s in chosen if s.code in wanted]

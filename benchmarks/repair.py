@@ -17,6 +17,11 @@ arguments. A run counts as **repaired** when
   twin at its own epochs is printed next to it (`twin_own_epochs`) and
   counted as a second, stricter column.
 
+The count is also given over the faulty settings whose label the corpus'
+own measurements support (`labels.json`: the fault measurably hurts and
+shows in a kit-independent measurement), the settings that
+`diagnosis_accuracy.py` scores; the others are listed, not dropped.
+
 It also counts runs made worse (`after` worse than `before`: must be 0),
 and, over the held-out healthy settings, those that come back untouched
 (no kept change). Training seconds are wall-clock on whatever machine runs
@@ -219,6 +224,7 @@ def main():
           f"healthy settings ({args.split}; corpus: "
           f"{'diagnosis_corpus' if dc else 'own fallback'}), backend "
           f"{keras.backend.backend()}, max_attempts={args.max_attempts}")
+    supported = dc.supported_names() if dc is not None else None
     rows = []
     for s in faulty + healthy:
         report, data, seconds = repair_one(s, args.seed, args.max_attempts)
@@ -256,6 +262,8 @@ def main():
             "repaired_own_epochs": bool(healthy_better
                                         and within_own is not False),
             "untouched": not report.kept,
+            "label_supported": None if supported is None
+            else s.name in supported,
         }
         rows.append(row)
         print(f"{s.name}: before {row['before']} {fmt(b)} -> after "
@@ -291,6 +299,16 @@ def main():
               f"{np.median([r['retrainings'] for r in fr]):.0f}; seconds "
               f"median {np.median([r['seconds'] for r in fr]):.0f}, total "
               f"{sum(r['seconds'] for r in fr):.0f}")
+        sup = [r for r in fr if r["label_supported"]]
+        if supported is not None:
+            n = sum(r["repaired"] for r in sup)
+            print(f"over the {len(sup)} faulty settings whose label the "
+                  f"corpus' measurements support: {n}/{len(sup)} = "
+                  f"{n / max(len(sup), 1):.0%} repaired; not supported: "
+                  + (", ".join(f"{r['setting']} "
+                               f"({'yes' if r['repaired'] else 'no'})"
+                               for r in fr if not r["label_supported"])
+                     or "none"))
     if hr:
         n = sum(r["untouched"] for r in hr)
         print(f"healthy untouched: {n}/{len(hr)} (goal all); flagged by "

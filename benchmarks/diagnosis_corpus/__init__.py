@@ -22,6 +22,8 @@ stopper), so no callback state is shared between runs.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import time
 from typing import Callable
 
@@ -91,6 +93,18 @@ def get(name: str) -> Setting:
         if s.name == name:
             return s
     raise KeyError(name)
+
+
+def supported_names() -> set[str] | None:
+    """The settings whose label the stored measurements support (see
+    `label.py`: every criterion of `labels.json` holds), or None when there
+    are no stored labels. The others are to be fixed, not scored."""
+    path = os.path.join(os.path.dirname(__file__), "labels.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        stored = json.load(fh)["settings"]
+    return {name for name, v in stored.items() if v.get("supported")}
 
 
 def fit_arguments(setting: Setting, data: dict, callbacks=()) -> dict:

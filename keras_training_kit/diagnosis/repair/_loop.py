@@ -9,7 +9,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from keras_training_kit.diagnosis.repair import _remedies, _surgery
+from keras_training_kit.diagnosis.repair import _doses, _remedies, _surgery
 from keras_training_kit.diagnosis.repair._context import Context
 from keras_training_kit.diagnosis.repair._inputs import check_inputs, split
 from keras_training_kit.diagnosis.repair.report import RepairReport, Run
@@ -65,7 +65,10 @@ def repair(
        raised once may do better raised twice. Kept changes compose
        (standardized inputs, then a lower learning rate, ...).
     4. It stops when the run is healthy or after `max_attempts`
-       retrainings with a remedy.
+       retrainings with a remedy. Attempts left over go to refining: a
+       kept graded dose whose stronger dose did worse (a learning rate
+       raised x10 past the edge of divergence) is retried halfway
+       between the two on a log scale, and kept on the same terms.
 
     ```
     keep(change) = finding gone and
@@ -186,6 +189,8 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
     tried: set = set()
     passed: list = []  # (badness, run, recipe, record) of passing remedies
     target = None  # the finding whose remedies are being compared
+    overshoots: dict = {}  # id(record) -> (remedy, its stronger dose)
+    pending: list = []  # (remedy, its target, kept recipe, stronger dose)
     while current.problems and trained < max_attempts:
         if noise is None:  # run-to-run noise of the original, once
             second = ctx.train(recipe, seed=ctx.seed + 1)
@@ -200,12 +205,13 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
         if step is None:
             if passed:  # every remedy of the root cause has had its turn
                 current, recipe, pair = _commit(passed, ctx, verbose)
+                pending += _overshot(passed, overshoots)
                 passed, target, tried = [], None, set()
                 continue
             break
         finding, remedy = step
         tried.add(remedy.name)
-        record = _record(remedy, finding)
+        record = _record(remedy, finding.code)
         start = time.perf_counter()
         try:
             candidate, chosen = _remedies.apply(remedy, recipe, ctx)
@@ -215,7 +221,7 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
             _say(verbose, f"repair: {remedy.name} for {finding.code}: "
                           f"not applied ({e})")
             continue
-        passed_once = False
+        first_ok = None  # (record, mean) of this remedy's first pass
         for dose in range(_MAX_DOSES + 1):
             record["params"] = chosen
             run = ctx.train(candidate)
@@ -240,14 +246,18 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
                           f"{'passes' if ok else 'rolled back'}")
             if verbose >= 2:
                 print(run.text)
+            mean = math.inf
             if ok:
                 mean = (ctx.badness(run.score)
                         + ctx.badness(record["score_seed2"])) / 2
                 passed.append((mean, run, candidate, record))
                 target = finding.code
-                if passed_once:  # one stronger dose after a pass, not more
-                    break
-                passed_once = True
+            if first_ok is not None:  # one stronger dose after a pass
+                if mean >= first_ok[1]:  # it overshot: refine at the end
+                    overshoots[id(first_ok[0])] = (remedy, candidate)
+                break
+            if ok:
+                first_ok = (record, mean)
             # A graded remedy (a learning rate lower again, a larger
             # batch) gets a stronger dose, from that candidate, while
             # attempts allow: when it helped but left its finding, and
@@ -261,18 +271,27 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
                 candidate, chosen = _remedies.apply(remedy, candidate, ctx)
             except _surgery.Unapplicable:
                 break
-            record, start = _record(remedy, finding), time.perf_counter()
+            record, start = _record(remedy, finding.code), time.perf_counter()
     if passed:  # out of attempts while comparing
         current, recipe, pair = _commit(passed, ctx, verbose)
+        pending += _overshot(passed, overshoots)
+    for remedy, code, kept, failed in pending:  # refine, if time
+        if trained >= max_attempts:
+            break
+        current, recipe, pair, done = _refine(
+            ctx, remedy, code, kept, failed, current, recipe, pair,
+            attempts, verbose,
+        )
+        trained += done
     report = RepairReport(before, current, attempts, ctx.objective,
                           ctx.mode, noise, noise_seconds)
     _say(verbose, report.summary())
     return report
 
 
-def _record(remedy, finding) -> dict:
+def _record(remedy, code: str) -> dict:
     return {"remedy": remedy.name, "params": dict(remedy.params),
-            "target": finding.code, "findings": None, "score": None,
+            "target": code, "findings": None, "score": None,
             "kept": False, "trained": False, "seconds": 0.0, "note": ""}
 
 
@@ -299,6 +318,59 @@ def _commit(passed: list, ctx: Context, verbose: int):
     _say(verbose, f"repair: kept {record['remedy']} "
                   f"({run.describe(ctx.objective)})")
     return run, recipe, (run.score, record["score_seed2"])
+
+
+def _overshot(passed: list, overshoots: dict) -> list:
+    """The kept change, when its stronger dose did worse than it."""
+    out = []
+    for _, _, recipe, record in passed:
+        if record["kept"] and id(record) in overshoots:
+            remedy, stronger = overshoots[id(record)]
+            out.append((remedy, record["target"], recipe, stronger))
+    return out
+
+
+def _refine(ctx, remedy, code, kept, failed, current, recipe, pair,
+            attempts, verbose):
+    """Once healthy or out of remedies, with attempts left: a kept graded
+    dose whose stronger dose did worse is retried halfway between the two
+    on a log scale. Kept if it adds no problem and beats the current
+    recipe's runs under both seeds (the usual bar)."""
+    if _doses.value(remedy, recipe) != _doses.value(remedy, kept):
+        return current, recipe, pair, 0  # a later change moved the dose
+    try:
+        candidate, chosen = _doses.between(remedy, recipe, failed)
+    except _surgery.Unapplicable:
+        return current, recipe, pair, 0
+    record = _record(remedy, code)
+    start = time.perf_counter()
+    run = ctx.train(candidate)
+    no_new = {f.code for f in run.problems} <= {
+        f.code for f in current.problems}
+    bar = _bar(remedy.name, pair, ctx)
+    better = ctx.badness(run.score) < bar
+    both = better
+    if no_new and better:
+        record["score_seed2"] = ctx.train(candidate, seed=ctx.seed + 1).score
+        both = ctx.badness(record["score_seed2"]) < bar
+    ok = no_new and both
+    record.update(
+        params=chosen, findings=run.findings, score=run.score, kept=ok,
+        trained=True, seconds=time.perf_counter() - start, run=run,
+        note="refinement of the kept dose: " + (
+            "no new finding; the objective beats the previous runs under "
+            "both seeds" if ok else "no new finding" if no_new
+            else "a new finding") + ("" if ok or not no_new else
+                                     "; the objective is not better under "
+                                     "both seeds"),
+    )
+    attempts.append(record)
+    _say(verbose, f"repair: {remedy.name} {_short(chosen)} (refined): "
+                  f"{run.describe(ctx.objective)}: "
+                  f"{'kept' if ok else 'rolled back'}")
+    if ok:
+        return run, candidate, (run.score, record["score_seed2"]), 1
+    return current, recipe, pair, 1
 
 
 def _next_remedy(run: Run, tried: set, target: str | None = None):

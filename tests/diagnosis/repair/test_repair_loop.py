@@ -1,5 +1,6 @@
 """`ktk.diagnosis.repair`: the loop, the report, and what it must never do."""
 
+import math
 import os
 import subprocess
 import sys
@@ -380,6 +381,83 @@ def test_a_passing_graded_remedy_gets_one_stronger_dose(monkeypatch):
     report, _ = _scripted_loop(monkeypatch, finding, scores, sick={()},
                                max_attempts=1)
     assert [a["params"] for a in report.kept] == [{"dose": 0}]
+
+
+class _LearningRateContext(_ScriptedContext):
+    """Scores keyed by the recipe's learning rate (rounded)."""
+
+    def train(self, recipe, seed=None):
+        from keras_training_kit.diagnosis.repair.report import Run
+
+        key = None if recipe.learning_rate is None else round(
+            recipe.learning_rate, 4)
+        self.trained.append((key, seed))
+        pair = self.scores[key]
+        score = pair[1] if seed == self.seed + 1 else pair[0]
+        findings = [self.finding] if key is None else []
+        return Run(findings, {"loss": [score]}, score, 0.0, None, recipe)
+
+
+def test_an_overshooting_stronger_dose_is_refined_once(monkeypatch):
+    # digits_sgd_2ep's shape: the range test's rate trains, ten times it
+    # overshoots, the log-midpoint of the two does best.
+    from keras_training_kit.diagnosis.finding import Finding
+    from keras_training_kit.diagnosis.repair import _loop
+
+    def apply(remedy, recipe, ctx):
+        lr = 0.125 if recipe.learning_rate is None else (
+            recipe.learning_rate * 10)
+        out = {"learning_rate": lr}
+        return recipe.with_change(remedy.name, out, learning_rate=lr), out
+
+    monkeypatch.setattr(_remedies, "apply", apply)
+    finding = Finding("lr_too_low", "warning", None, {})
+    mid = round(math.sqrt(0.125 * 1.25), 4)
+    scores = {None: (2.37, 2.36), 0.125: (0.446, 0.449),
+              1.25: (0.73, 0.37), mid: (0.168, 0.151)}
+    ctx = _LearningRateContext(finding, scores)
+    report = _loop._run_loop(ctx, 6, verbose=0)
+    rates = [a["params"]["learning_rate"] for a in report.attempts]
+    assert rates == pytest.approx([0.125, 1.25, mid], rel=1e-3)
+    # The first dose is kept, then refined with the attempts left over.
+    assert report.kept == [report.attempts[0], report.attempts[2]]
+    assert report.after.recipe.learning_rate == pytest.approx(mid, rel=1e-3)
+    assert report.after.score == 0.168
+    assert "log-midpoint" in report.attempts[2]["params"]["how"]
+    assert "refinement" in report.attempts[2]["note"]
+    # Only once: a midpoint that fails too is not bisected again, and the
+    # first passing dose is the one kept.
+    scores[mid] = (0.9, 0.9)
+    scores[round(math.sqrt(0.125 * mid), 4)] = (0.01, 0.01)
+    report = _loop._run_loop(_LearningRateContext(finding, scores), 6,
+                             verbose=0)
+    assert len(report.attempts) == 3
+    assert report.after.recipe.learning_rate == 0.125
+    # No attempts left after the overshoot: no midpoint either.
+    report = _loop._run_loop(_LearningRateContext(finding, scores), 2,
+                             verbose=0)
+    assert len(report.attempts) == 2 and report.after.score == 0.446
+
+
+def test_between_is_the_geometric_mean_of_two_doses():
+    from keras_training_kit.diagnosis.finding import Finding
+    from keras_training_kit.diagnosis.repair import _doses
+    from keras_training_kit.diagnosis.repair._surgery import Unapplicable
+
+    finding = Finding("noisy_loss", "warning", None, {})
+    batch = next(r for r in finding.remedies if r.name == "larger_batch")
+    passed = _remedies.Recipe(batch_size=8)
+    recipe, out = _doses.between(batch, passed, _remedies.Recipe(
+        batch_size=128))
+    assert recipe.batch_size == 32 == out["batch_size"]  # sqrt(8 * 128)
+    assert recipe.applied[-1][0] == "larger_batch"
+    with pytest.raises(Unapplicable):  # no integer strictly between
+        _doses.between(batch, passed, _remedies.Recipe(batch_size=9))
+    assert _doses.value(batch, recipe) == 32
+    early = Finding("overfitting", "warning", None, {}).remedies[-1]
+    assert _doses.value(early, recipe) is None  # not a graded remedy
+    with pytest.raises(Unapplicable):
+        _doses.between(early, passed, passed)
 
 
 def test_an_output_fix_is_kept_when_the_loss_cannot_show_it(monkeypatch):
