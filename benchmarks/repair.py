@@ -7,7 +7,9 @@ arguments. A run counts as **repaired** when
 
 - `after` has no warning or error,
 - its validation objective (`val_loss`, measured by `model.evaluate`
-  without weight penalties) is better than `before`'s, and
+  without weight penalties) is better than `before`'s (the validation
+  error rate, for a classifier's corrected head that the loss cannot
+  show), and
 - where the healthy twin is trained on the same validation targets, the
   objective is within 10% of the twin's (trained here with the same seed
   and scored the same way): `after <= 1.1 * twin` (losses). The twin is
@@ -245,14 +247,20 @@ def main():
             )
 
         within, within_own = near(twin), near(own)
-        better = (not math.isfinite(b) and math.isfinite(a)) or a < b
+        # A classifier's corrected head, which the loss cannot show (MSE
+        # on class ids -> a cross-entropy; softmax over one unit -> sigmoid,
+        # the same loss from the logits): compared by validation error.
+        cb, ca = (report.before.error, report.after.error) if (
+            report.by_error) else (b, a)
+        better = (not math.isfinite(cb) and math.isfinite(ca)) or ca < cb
         healthy_better = not report.after.problems and better
-        worse = (math.isfinite(b) and not math.isfinite(a)) or a > b
+        worse = (math.isfinite(cb) and not math.isfinite(ca)) or ca > cb
         row = {
             "setting": s.name, "code": s.code,
             "before": [f.code for f in report.before.problems],
             "after": [f.code for f in report.after.problems],
             "score_before": b, "score_after": a, "twin": twin,
+            "error_before_after": [cb, ca] if report.by_error else None,
             "twin_note": why, "within_10pct": within,
             "twin_own_epochs": own, "within_10pct_own_epochs": within_own,
             "retrainings": sum(x["trained"] for x in report.attempts),

@@ -109,7 +109,7 @@ REMEDIES: dict[str, tuple[Remedy, ...]] = {
     "vanishing_gradients": (
         _r("batch_normalization", "BN after each dense/conv layer, before "
            "the nonlinearity"),
-        _r("relu_activations", "ReLU instead of sigmoid/tanh"),
+        _r("relu_activations", "ReLU (He-initialized) instead of sigmoid/tanh"),
         _r("scaled_initialization", "He/Glorot initialization"),
     ),
     "exploding_gradients": (
@@ -130,7 +130,7 @@ REMEDIES: dict[str, tuple[Remedy, ...]] = {
     "saturated_units": (
         _r("batch_normalization", "BN after each dense/conv layer, before "
            "the nonlinearity"),
-        _r("relu_activations", "ReLU instead of sigmoid/tanh"),
+        _r("relu_activations", "ReLU (He-initialized) instead of sigmoid/tanh"),
         _r("scaled_initialization", "He/Glorot initialization"),
     ),
     "unscaled_inputs": (

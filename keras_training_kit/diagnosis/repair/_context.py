@@ -74,6 +74,7 @@ class Context:
             loss if loss is not None else template.loss
         )
         self.regularized = _is_regularized(template, self.optimizer_config)
+        self._output_fix = None
 
     # -- helpers the remedies call ---------------------------------------
 
@@ -90,9 +91,50 @@ class Context:
         return ok
 
     def output_fix(self) -> dict:
-        return _surgery.output_fix(
-            self.template, self.loss_name, self.from_logits, self.y
-        )
+        if self._output_fix is None:
+            self._output_fix = _surgery.output_fix(
+                self.template, self.loss_name, self.from_logits, self.y
+            )
+        return dict(self._output_fix)
+
+    def class_error(self, model, recipe) -> float | None:
+        """The validation error rate of a classifier whose head the repair
+        can correct: the yardstick that the model before the correction
+        and after it share when their losses cannot show the change
+        (another loss: class ids under MSE; or the same value: Keras
+        computes the cross-entropy from the logits behind a softmax over
+        one unit, which always predicts 1). A one-unit regression output
+        predicts the nearest class id, a one-unit probability `p > 0.5`
+        (a logit `> 0`), several units their arg-max. None otherwise."""
+        fix = self.output_fix()
+        if not fix or not ("loss" in fix or any(
+            k in self.loss_name for k in ("crossentropy", "hinge")
+        )):
+            return None
+        xv, yv, swv = self.data(
+            _remedies.Recipe(clean_inputs=recipe.clean_inputs)
+        )["val"]
+        p = np.concatenate([  # direct calls: `predict` retraces per model
+            keras.ops.convert_to_numpy(model(xv[i:i + 1024], training=False))
+            for i in range(0, len(xv), 1024)
+        ])
+        p = np.nan_to_num(p.reshape(len(p), -1).astype("float64"), nan=-1.0)
+        truth = np.asarray(yv).reshape(len(p), -1)
+        name, logits = _loss_identity(model.loss)
+        if p.shape[1] > 1:
+            if "binary" in name or truth.shape[1] not in (1, p.shape[1]):
+                return None  # multi-label: no single class to compare
+            guess = p.argmax(1)
+        elif "crossentropy" in name or "hinge" in name:
+            guess = (p[:, 0] > (0.0 if logits or "hinge" in name else 0.5))
+        else:
+            guess = np.clip(np.rint(p[:, 0]), 0, int(fix.get("units", 2)) - 1)
+        truth = truth.argmax(1) if truth.shape[1] > 1 else truth[:, 0]
+        if "hinge" in name:
+            truth = truth > 0
+        wrong = (guess != truth).astype("float64")
+        return float(np.average(wrong, weights=None if swv is None
+                                else np.asarray(swv).reshape(-1)))
 
     def lr_range_test(self, recipe, low, high):
         """`LRFinder`'s suggestion in [low, high], or (None, why)."""
@@ -200,7 +242,8 @@ class Context:
         if recipe.standardize_inputs:
             findings, text = _rejudge_inputs(findings, text, model,
                                              data["x"], curves)
-        return Run(findings, curves, score, seconds, model, recipe, text)
+        return Run(findings, curves, score, seconds, model, recipe, text,
+                   error=self.class_error(model, recipe))
 
     def score(self, model, recipe) -> float:
         """The objective of a trained model, without weight penalties."""

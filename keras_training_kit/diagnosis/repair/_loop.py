@@ -12,14 +12,19 @@ import numpy as np
 from keras_training_kit.diagnosis.repair import _doses, _remedies, _surgery
 from keras_training_kit.diagnosis.repair._context import Context
 from keras_training_kit.diagnosis.repair._inputs import check_inputs, split
+from keras_training_kit.diagnosis.repair._verdict import (
+    _badness,
+    _bar,
+    _record,
+    _short,
+    _why,
+)
 from keras_training_kit.diagnosis.repair.report import RepairReport, Run
 
 # Remedies with a dose that can be applied again on top of themselves.
 _GRADED = ("lower_learning_rate", "raise_learning_rate", "larger_batch",
            "more_epochs", "clip_gradients", "less_regularization")
 _MAX_DOSES = 2
-# Remedies that correct a definite bug rather than tune the training.
-_CORRECTIONS = ("fix_output_layer",)
 
 
 def repair(
@@ -185,7 +190,7 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
         print(before.text)
     current, attempts, noise, trained = before, [], None, 0
     noise_seconds = 0.0
-    pair: tuple = ()  # the current recipe's scores under both seeds
+    pair: tuple = ()  # the current recipe's (score, error) under both seeds
     tried: set = set()
     passed: list = []  # (badness, run, recipe, record) of passing remedies
     target = None  # the finding whose remedies are being compared
@@ -194,10 +199,11 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
     while current.problems and trained < max_attempts:
         if noise is None:  # run-to-run noise of the original, once
             second = ctx.train(recipe, seed=ctx.seed + 1)
-            pair = (before.score, second.score)
+            pair = ((before.score, before.error),
+                    (second.score, second.error))
             noise_seconds = second.seconds
-            noise = abs(pair[0] - pair[1]) if all(
-                math.isfinite(p) for p in pair
+            noise = abs(before.score - second.score) if all(
+                math.isfinite(p) for p in (before.score, second.score)
             ) else 0.0
             _say(verbose, f"repair: run-to-run noise of {ctx.objective}: "
                           f"{noise:.4g} (seeds {ctx.seed}, {ctx.seed + 1})")
@@ -227,18 +233,23 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
             run = ctx.train(candidate)
             trained += 1
             gone = finding.code not in run.codes
-            best_now = _bar(remedy.name, pair, ctx)
-            better = ctx.badness(run.score) < best_now
+            by_error = candidate.loss != recipe.loss
+            best_now = _bar(remedy.name, pair, ctx, by_error)
+            better = _badness(ctx, run.score, run.error, by_error) < best_now
             both = better
             if gone and better:  # the same test under the second seed
-                other = ctx.train(candidate, seed=ctx.seed + 1).score
-                both = ctx.badness(other) < best_now
-                record["score_seed2"] = other
+                other = ctx.train(candidate, seed=ctx.seed + 1)
+                both = _badness(ctx, other.score, other.error,
+                                by_error) < best_now
+                record["score_seed2"] = other.score
+                record["error_seed2"] = other.error
             ok = gone and both
             record.update(
                 findings=run.findings, score=run.score, kept=False,
                 trained=True, seconds=time.perf_counter() - start, run=run,
-                note=_why(gone, better, both, finding.code),
+                note=_why(gone, better, both, finding.code) + (
+                    " (validation error rate: the loss changed)"
+                    if by_error else ""),
             )
             attempts.append(record)
             _say(verbose, f"repair: {remedy.name} {_short(chosen)} for "
@@ -289,22 +300,10 @@ def _run_loop(ctx: Context, max_attempts: int, verbose: int):
     return report
 
 
-def _record(remedy, code: str) -> dict:
-    return {"remedy": remedy.name, "params": dict(remedy.params),
-            "target": code, "findings": None, "score": None,
-            "kept": False, "trained": False, "seconds": 0.0, "note": ""}
 
 
-def _bar(remedy: str, pair: tuple, ctx: Context) -> float:
-    """The badness a change must stay under: the best of the current
-    recipe's two runs; for a correction of a definite bug (an output layer
-    that does not fit the loss: softmax over one unit always predicts 1,
-    although Keras computes the loss from the logits behind it) not being
-    worse than the current recipe's runs is enough."""
-    scores = [ctx.badness(p) for p in pair]
-    if remedy in _CORRECTIONS:
-        return math.nextafter(max(scores), math.inf)
-    return min(scores)
+
+
 
 
 def _commit(passed: list, ctx: Context, verbose: int):
@@ -317,7 +316,8 @@ def _commit(passed: list, ctx: Context, verbose: int):
                               "the one kept")
     _say(verbose, f"repair: kept {record['remedy']} "
                   f"({run.describe(ctx.objective)})")
-    return run, recipe, (run.score, record["score_seed2"])
+    return run, recipe, ((run.score, run.error),
+                         (record["score_seed2"], record.get("error_seed2")))
 
 
 def _overshot(passed: list, overshoots: dict) -> list:
@@ -351,8 +351,9 @@ def _refine(ctx, remedy, code, kept, failed, current, recipe, pair,
     better = ctx.badness(run.score) < bar
     both = better
     if no_new and better:
-        record["score_seed2"] = ctx.train(candidate, seed=ctx.seed + 1).score
-        both = ctx.badness(record["score_seed2"]) < bar
+        other = ctx.train(candidate, seed=ctx.seed + 1)
+        record["score_seed2"], record["error_seed2"] = other.score, other.error
+        both = ctx.badness(other.score) < bar
     ok = no_new and both
     record.update(
         params=chosen, findings=run.findings, score=run.score, kept=ok,
@@ -369,7 +370,8 @@ def _refine(ctx, remedy, code, kept, failed, current, recipe, pair,
                   f"{run.describe(ctx.objective)}: "
                   f"{'kept' if ok else 'rolled back'}")
     if ok:
-        return run, candidate, (run.score, record["score_seed2"]), 1
+        return run, candidate, ((run.score, run.error),
+                                (other.score, other.error)), 1
     return current, recipe, pair, 1
 
 
@@ -383,24 +385,3 @@ def _next_remedy(run: Run, tried: set, target: str | None = None):
             if remedy.name not in tried:
                 return finding, remedy
     return None
-
-
-def _short(params: dict) -> str:
-    return ", ".join(
-        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-        for k, v in params.items() if k != "how"
-    )
-
-
-def _why(gone: bool, better: bool, both: bool, code: str) -> str:
-    if gone and both:
-        return (f"{code} gone; the objective beats the best of the previous "
-                "runs under both seeds")
-    parts = []
-    if not gone:
-        parts.append(f"{code} still found")
-    if not better:
-        parts.append("the objective is not better than the previous runs'")
-    elif not both:
-        parts.append("better under one seed only (within the noise)")
-    return "; ".join(parts)

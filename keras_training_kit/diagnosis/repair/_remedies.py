@@ -71,6 +71,7 @@ class Recipe:
     dropout: float = 0.0
     early_stopping: int | None = None  # patience
     fix_output: bool = False
+    loss: str | None = None  # the loss of a corrected head, when it changed
     applied: tuple = ()  # (name, params) of each kept change, in order
 
     def with_change(self, name: str, params: dict, **changes: Any) -> Recipe:
@@ -253,7 +254,7 @@ def relu_activations(recipe, params, ctx, remedy):
     layers = _with_activation(ctx, _SATURATING)
     if not layers or recipe.relu:
         raise Unapplicable("no hidden sigmoid/tanh layer to change")
-    out = {"layers": layers, "activation": "relu"}
+    out = {"layers": layers, "activation": "relu", "kernels": "he_normal"}
     return recipe.with_change(remedy.name, out, relu=True), out
 
 
@@ -367,7 +368,16 @@ def fix_output_layer(recipe, params, ctx, remedy):
     fix = ctx.output_fix()
     if not fix:
         raise Unapplicable("the output layer already matches the loss")
-    return recipe.with_change(remedy.name, fix, fix_output=True), dict(fix)
+    if "loss" in fix and ctx.objective.removeprefix("val_") != "loss" and (
+        "acc" not in ctx.objective
+    ):
+        raise Unapplicable(
+            f"the fix changes the loss to {fix['loss']}, and the objective "
+            f"`{ctx.objective}` does not survive that: apply by hand"
+        )
+    return recipe.with_change(
+        remedy.name, fix, fix_output=True, loss=fix.get("loss")
+    ), dict(fix)
 
 
 REMEDY_FUNCTIONS: dict[str, Callable] = {

@@ -19,6 +19,7 @@ import numpy as np
 
 _SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 _LOSSES_CATEGORICAL = ("sparse_categorical", "categorical_crossentropy")
+_REGRESSION_KEYS = ("squared", "absolute", "huber", "log_cosh", "mse", "mae")
 _RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "gelu", "silu", "relu6")
 
 
@@ -129,7 +130,8 @@ class _Transformer:
                 )]
                 self.changed.add(name)
             if self.output_fix and has_units(config):
-                config.update(self.output_fix)
+                config.update({k: v for k, v in self.output_fix.items()
+                               if k != "loss"})
             if r.initializer and "kernel_initializer" in config:
                 config["kernel_initializer"] = "glorot_uniform"
                 if r.initializer == "reinitialize" and "bias_initializer" in (
@@ -149,8 +151,12 @@ class _Transformer:
         if isinstance(layer, keras.layers.ReLU) and r.leaky_alpha:
             act, cls = "relu", keras.layers.Activation
             config = {"name": name, "activation": "relu"}
-        if r.relu and act in _SATURATING:
+        swapped = bool(r.relu and act in _SATURATING)
+        if swapped:  # with the initialization He et al. (2015) derive for it
             act = "relu"
+            if "kernel_initializer" in config:
+                config["kernel_initializer"] = "he_normal"
+                self.changed.add(name)
         if r.leaky_alpha is not None and act == "relu":
             act = "leaky_relu"
         if "activation" in config:
@@ -316,8 +322,25 @@ def compile_like(model: keras.Model, template: keras.Model, recipe: Any):
     config["optimizer"] = optimizer
     if not config.get("loss"):
         config["loss"] = template.loss
+    if getattr(recipe, "loss", None):  # a corrected head: a new loss
+        config["loss"] = recipe.loss
+        for key in ("metrics", "weighted_metrics"):
+            config[key] = _classification_metrics(config.get(key))
     model.compile(**config)
     return model
+
+
+def _classification_metrics(metrics: Any) -> Any:
+    """The metrics that still mean something once a regression loss on
+    class labels became a cross-entropy: regression metrics are dropped."""
+    if not metrics or not isinstance(metrics, (list, tuple)):
+        return metrics
+    kept = []
+    for metric in metrics:
+        name = str(getattr(metric, "name", metric)).lower()
+        if not any(k in name for k in _REGRESSION_KEYS + ("error", "r2")):
+            kept.append(metric)
+    return kept or None
 
 
 def current_learning_rate(template: keras.Model, recipe: Any) -> float:
@@ -359,11 +382,45 @@ def output_fix(template: Any, loss_name: str, from_logits: bool,
             fix["units"] = classes
     elif "binary" in loss_name or "hinge" in loss_name:
         want = "linear" if from_logits or "hinge" in loss_name else "sigmoid"
-    elif any(k in loss_name for k in ("squared", "absolute", "huber",
-                                      "log_cosh", "mse", "mae")):
+    elif any(k in loss_name for k in _REGRESSION_KEYS):
+        classes = _class_labels(y, units)
+        if classes:  # class ids are not distances: a cross-entropy
+            fix = {"loss": "sparse_categorical_crossentropy",
+                   "activation": "softmax"}
+            if classes != units:
+                fix["units"] = classes
+            return fix
+        if act == "softmax" and _one_hot(y):
+            return {"loss": "categorical_crossentropy"}
         want = "linear"
     else:
         return {}
     if act != want:
         fix["activation"] = want
     return fix
+
+
+def _class_labels(y: Any, units: int) -> int | None:
+    """C when a regression loss is given class ids: Keras-style integer ids
+    0..C-1 (the diagnosis' rule), or integer targets into a multi-unit
+    output; else None."""
+    from keras_training_kit.diagnosis.rules import target_statistics
+    from keras_training_kit.diagnosis.rules.head import class_ids
+
+    stats = target_statistics(np.asarray(y)[:4096]) if isinstance(
+        y, np.ndarray) else None
+    if not stats:
+        return None
+    if units == 1:
+        return class_ids(stats)
+    if units > 1 and len(stats["shape"]) == 1 and stats["integer"] and (
+        stats["min"] >= 0
+    ):
+        return max(units, int(stats["max"]) + 1)
+    return None
+
+
+def _one_hot(y: Any) -> bool:
+    y = np.asarray(y)[:4096]
+    return bool(y.ndim == 2 and y.shape[1] > 1 and np.all((y == 0) | (y == 1))
+                and np.all(y.sum(1) == 1))

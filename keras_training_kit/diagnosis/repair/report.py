@@ -21,10 +21,13 @@ class Run:
         model: the trained model.
         recipe: the changes this run was trained with.
         text: the diagnosis report.
+        error: the validation error rate, measured when a corrected head
+            changes the loss (the losses' values are not comparable then);
+            else None.
     """
 
     def __init__(self, findings, history, score, seconds, model, recipe,
-                 text=""):
+                 text="", error=None):
         self.findings = list(findings)
         self.history = dict(history)
         self.score = float(score)
@@ -32,6 +35,7 @@ class Run:
         self.model = model
         self.recipe = recipe
         self.text = text
+        self.error = None if error is None else float(error)
 
     @property
     def problems(self) -> list:
@@ -76,7 +80,8 @@ class RepairReport:
             was healthy).
         repaired: `after` has no warning or error, a change was kept
             (each kept change beat the previous runs under both seeds)
-            and its score is better than `before`'s.
+            and its score is better than `before`'s (its validation error
+            rate, when a corrected head changed the loss).
     """
 
     def __init__(self, before, after, attempts, objective, mode, noise,
@@ -101,7 +106,29 @@ class RepairReport:
     def repaired(self) -> bool:
         if self.after.problems or not self.kept:
             return False
+        if self.by_error:
+            return _better(self.after.error, self.before.error, "min", 0.0)
         return _better(self.after.score, self.before.score, self.mode, 0.0)
+
+    @property
+    def loss_changed(self) -> bool:
+        """A corrected head changed the loss: `before.score` and
+        `after.score` are in different units then."""
+        return self.before.recipe.loss != self.after.recipe.loss
+
+    @property
+    def by_error(self) -> bool:
+        """`before` and `after` compare by validation error rate (`error`):
+        a classifier's corrected head whose change the loss cannot show,
+        either another loss (other units) or the very same value (Keras
+        computes the cross-entropy from the logits behind a softmax over
+        one unit, so the fixed sigmoid trains to the same loss)."""
+        if (self.before.recipe.fix_output == self.after.recipe.fix_output
+                or self.before.error is None or self.after.error is None):
+            return False
+        return self.loss_changed or math.isclose(
+            self.before.score, self.after.score, rel_tol=1e-6
+        )
 
     @property
     def seconds(self) -> float:
@@ -120,9 +147,15 @@ class RepairReport:
             head = "repair: improved, problems remain"
         else:
             head = "repair: not repaired"
+        change = ""
+        if self.loss_changed:
+            change = f", loss now {self.after.recipe.loss}"
+        if self.by_error:
+            change += (f"; validation error {self.before.error:.3g} -> "
+                       f"{self.after.error:.3g}")
         return (
             f"{head} ({self.objective} {self.before.score:.4g} -> "
-            f"{self.after.score:.4g}; {tried} retraining(s), "
+            f"{self.after.score:.4g}{change}; {tried} retraining(s), "
             f"{len(self.kept)} change(s) kept)"
         )
 

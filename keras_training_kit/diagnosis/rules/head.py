@@ -95,7 +95,7 @@ def check_loss_output(
                 "use sparse_categorical_crossentropy with a softmax output",
                 **ev,
             )]
-        labels = _class_ids(targets)
+        labels = class_ids(targets)
         if units == 1 and act in _UNBOUNDED and labels:
             return [_finding(
                 "warning",
@@ -126,7 +126,7 @@ def check_loss_output(
     return []
 
 
-def _class_ids(targets: dict) -> int | None:
+def class_ids(targets: dict) -> int | None:
     """C when the targets look like Keras class ids: an integer dtype (as
     `sparse_categorical_crossentropy` takes them), one value per sample,
     exactly the values 0..C-1 with 3 <= C <= `MAX_CLASS_IDS`; else None."""

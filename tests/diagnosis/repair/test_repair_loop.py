@@ -481,3 +481,32 @@ def test_an_output_fix_is_kept_when_the_loss_cannot_show_it(monkeypatch):
     scores = {(): (0.1236, 0.1310), (fix,): (0.1311, 0.1310)}
     report, _ = _scripted_loop(monkeypatch, finding, scores, sick={()})
     assert report.kept == []
+
+
+def test_mse_on_class_ids_is_repaired_by_a_cross_entropy_head(digits):
+    # The loss changes, so the val_loss values before and after are in
+    # other units: the repair judges (and reports) the validation error.
+    (x, y), (xv, yv) = digits
+    y, yv = np.asarray(y).astype("int64"), np.asarray(yv).astype("int64")
+
+    def build_model():
+        model = keras.Sequential([keras.Input((64,)),
+                                  keras.layers.Dense(32, "relu"),
+                                  keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(1e-3), "mse")
+        return model
+
+    report = ktk.diagnosis.repair(build_model, x[:600], y[:600],
+                                  validation_data=(xv[:300], yv[:300]),
+                                  epochs=8, max_attempts=2, verbose=0)
+    assert report.before.codes == ["loss_output_mismatch"]
+    assert [a["remedy"] for a in report.kept] == ["fix_output_layer"]
+    assert report.loss_changed and report.by_error and report.repaired
+    assert "validation error" in report.summary()
+    assert "validation error rate" in report.kept[0]["note"]
+    # Independent: accuracy of the repaired model from its predictions
+    # against the rounded regression output of the original.
+    p = report.model.predict(xv[:300], verbose=0)
+    q = report.before.model.predict(xv[:300], verbose=0)[:, 0]
+    assert (p.argmax(1) == yv[:300]).mean() > (
+        np.clip(np.rint(q), 0, 9) == yv[:300]).mean()

@@ -257,10 +257,19 @@ def test_relu_activations(small):
     (x, y), val = small
     build = mlp([32] * 6, activation="sigmoid",
                 optimizer=lambda: keras.optimizers.SGD(0.05))
-    before, after, _ = fix(context(build, x, y, val, epochs=2),
-                           "relu_activations")
+    ctx = context(build, x, y, val, epochs=2)
+    before, after, _ = fix(ctx, "relu_activations")
     acts = [layer.get_config()["activation"] for layer in after.model.layers]
     assert acts == ["relu"] * 6 + ["softmax"]
+    # He et al. (2015): Var(w) = 2 / fan_in for a ReLU layer (he_normal's
+    # truncated normal is rescaled to that variance); the output layer
+    # keeps the template's initial weights.
+    start = ctx.model(after.recipe, 0)
+    kernels = [np.asarray(layer.kernel) for layer in start.layers]
+    assert np.var(kernels[1]) == pytest.approx(2 / 32, rel=0.1)
+    template = ctx.model(_remedies.Recipe(), 0)
+    np.testing.assert_array_equal(kernels[-1],
+                                  np.asarray(template.layers[-1].kernel))
     g0 = kernel_grad_rms(before.model, *val)
     g1 = kernel_grad_rms(after.model, *val)
     assert g1[0] / g1[-1] > 10 * g0[0] / g0[-1]
@@ -443,6 +452,41 @@ def test_fix_output_layer_softmax_over_one_unit():
     p = after.model.predict(x[300:], verbose=0)[:, 0]
     accuracy = float(((p > 0.5) == (y[300:] > 0.5)).mean())
     assert accuracy > max(y[300:].mean(), 1 - y[300:].mean())
+    # The runs' error rates, the yardstick the loss cannot give here.
+    assert before.error == pytest.approx(1 - float(y[300:].mean()))
+    assert after.error == pytest.approx(1 - accuracy)
+
+
+def test_fix_output_layer_mse_on_class_ids_becomes_a_cross_entropy(digits):
+    (x, y), (xv, yv) = digits
+    y, yv = np.asarray(y).astype("int64"), np.asarray(yv).astype("int64")
+
+    def build():
+        model = keras.Sequential([keras.Input((64,)), L.Dense(32, "relu"),
+                                  L.Dense(1)])
+        model.compile(keras.optimizers.Adam(1e-3), "mse", metrics=["mae"])
+        return model
+
+    ctx = context(build, x[:600], y[:600], (xv[:300], yv[:300]), epochs=6)
+    before, after, chosen = fix(ctx, "fix_output_layer")
+    assert chosen == {"loss": SCE, "activation": "softmax", "units": 10}
+    assert after.model.output_shape == (None, 10)
+    assert after.recipe.loss == SCE and "mae" not in str(
+        after.model.get_compile_config())
+    # Independent: the error rates recomputed here from the predictions
+    # (the nearest class id of the regression output, the softmax arg-max)
+    # are the runs' `error`, and the cross-entropy head classifies better.
+    p0 = before.model.predict(xv[:300], verbose=0)[:, 0]
+    p1 = after.model.predict(xv[:300], verbose=0)
+    e0 = float((np.clip(np.rint(p0), 0, 9) != yv[:300]).mean())
+    e1 = float((p1.argmax(1) != yv[:300]).mean())
+    assert (before.error, after.error) == pytest.approx((e0, e1))
+    assert e1 < e0
+    # An objective that a loss change would redefine: apply by hand.
+    ctx = Context(build, build(), x[:600], y[:600], (xv, yv, None), None, 2,
+                  "val_mae", 0, {})
+    with pytest.raises(Unapplicable, match="val_mae"):
+        _remedies.apply(remedy("fix_output_layer"), _remedies.Recipe(), ctx)
 
 
 def test_every_remedy_name_has_a_function():
