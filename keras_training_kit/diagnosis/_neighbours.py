@@ -1,4 +1,5 @@
-"""A yardstick for "does it work on the training data?": nearest neighbours.
+"""Yardsticks for "does it work on the training data?": nearest neighbours
+and, for linear models, a quadratic model.
 
 The course's first diagnostic question needs a level to compare with. The
 constant predictor is one (a run that ends near it learned nothing); a
@@ -11,6 +12,11 @@ each training row is predicted from its k nearest *other* rows
 its error on new data. A model whose *training* error is significantly
 larger (a paired sign test over the same rows) has a large bias: a more
 flexible model fits what this one cannot.
+
+A linear model is also compared with kernel ridge regression on all
+products of two features (`quadratic_loo`, exact leave-one-out
+predictions from the hat matrix): the next model class up, which fits a
+square or a product of features that k-NN, in many dimensions, does not.
 
 `compare` returns plain numbers for the `RunRecord`; the rule that judges
 them is `rules.check_bias`. The neighbour search is a brute-force
@@ -117,6 +123,60 @@ def _converged_linear(feats: np.ndarray, truth: np.ndarray,
     return (np.abs(fit.predict(feats) - truth) ** power).mean(axis=1)
 
 
+def quadratic_loo(feats: np.ndarray, targets: np.ndarray,
+                  lams: Any = None) -> np.ndarray:
+    """Leave-one-out predictions of kernel ridge regression with the
+    degree-2 polynomial kernel `(1 + x.x' / d)^2` (every product of two
+    features and every feature, as scikit-learn's `KernelRidge(kernel=
+    "poly", degree=2, coef0=1, gamma=1/d)`).
+
+    Exact, without refitting: with `K = V diag(w) V^T` and the hat matrix
+    `H = K (K + lam I)^-1`, the prediction of row i from the others is
+    `y_i - (y_i - (H y)_i) / (1 - H_ii)` (the ridge leave-one-out
+    identity). `lam` is chosen from a grid of 13 values (1e-6 to 1 times
+    the mean eigenvalue) by the mean squared leave-one-out residual, as
+    generalized cross-validation does.
+
+    Args:
+        feats: `(n, d)` standardized features.
+        targets: `(n, t)` targets (one-hot rows for classes).
+        lams: the ridge penalties to choose from (default: the grid
+            above).
+
+    Returns:
+        `(n, t)` leave-one-out predictions.
+    """
+    d = feats.shape[1]
+    w, v = np.linalg.eigh((1.0 + feats @ feats.T / d) ** 2)
+    w = np.clip(w, 0.0, None)
+    vty = v.T @ targets
+    best, out = np.inf, targets
+    if lams is None:
+        lams = max(float(w.mean()), 1e-12) * np.logspace(-6, 0, 13)
+    for lam in lams:
+        shrink = w / (w + lam)
+        resid = targets - v @ (shrink[:, None] * vty)
+        h = np.clip((v * v) @ shrink, 0.0, 1.0 - 1e-9)
+        loo = targets - resid / (1.0 - h)[:, None]
+        err = float(((loo - targets) ** 2).mean())
+        if err < best:
+            best, out = err, loo
+    return out
+
+
+def _versus(name: str, errors: np.ndarray, model: np.ndarray,
+            best: np.ndarray | None) -> dict:
+    """One yardstick's mean error and its row counts against the model
+    (and against the converged linear model, where measured)."""
+    out = {name: float(errors.mean()),
+           f"model_worse_{name}": int((model > errors).sum()),
+           f"{name}_worse": int((model < errors).sum())}
+    if best is not None:
+        out.update({f"linear_worse_{name}": int((best > errors).sum()),
+                    f"linear_better_{name}": int((best < errors).sum())})
+    return out
+
+
 def compare(x: Any, y: Any, y_pred: Any, loss: str,
             from_logits: bool | None = None,
             linear: bool = False) -> dict | None:
@@ -133,7 +193,18 @@ def compare(x: Any, y: Any, y_pred: Any, loss: str,
             (`"linear"`, `"linear_worse"`, `"linear_better"`: its mean
             error and the rows it gets worse / better than k-NN), which
             tells a model class too simple for the data from a linear
-            model that has not finished training.
+            model that has not finished training; and a second
+            yardstick, kernel ridge regression on every product of two
+            features (`quadratic_loo`), whose leave-one-out errors give
+            `"quadratic"` (its mean error), `"model_worse_quadratic"` /
+            `"quadratic_worse"` (rows the model / it gets worse than the
+            other) and `"linear_worse_quadratic"` /
+            `"linear_better_quadratic"` (the same for the converged
+            linear model). k-NN sees through any smooth boundary in a few
+            dimensions (half-moons) but drowns in features that do not
+            matter; the quadratic model is the next model class after the
+            linear one and keeps its footing there (Friedman's problem: 5
+            of 10 features used, a square and a product among them).
 
     Returns:
         `{"k", "rows", "kind", "model", "neighbours", "constant",
@@ -208,4 +279,12 @@ def compare(x: Any, y: Any, y_pred: Any, loss: str,
         out.update(linear=float(best.mean()),
                    linear_worse=int((best > knn).sum()),
                    linear_better=int((best < knn).sum()))
+        if kind == "error rate":
+            ids = np.unique(truth, return_inverse=True)[1]
+            loo = quadratic_loo(feats, np.eye(ids.max() + 1)[ids])
+            quad = (loo.argmax(axis=1) != ids).astype("float64")
+        else:
+            quad = (np.abs(quadratic_loo(feats, truth) - truth)
+                    ** power).mean(axis=1)
+        out.update(_versus("quadratic", quad, model, best))
     return out

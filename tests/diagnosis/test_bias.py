@@ -260,3 +260,132 @@ def test_a_linear_model_on_moons_underfits_and_its_twin_is_silent(backend):
     assert runs["linear"]["codes"] == ["underfitting"], runs["linear"]
     assert "nearest neighbours" in runs["linear"]["text"]
     assert runs["mlp"]["codes"] == [], runs["mlp"]["text"]
+
+
+# ------------------------------------------------- the quadratic yardstick
+
+
+def test_quadratic_loo_is_sklearn_kernel_ridge_leave_one_out():
+    from sklearn.kernel_ridge import KernelRidge
+
+    from keras_training_kit.diagnosis._neighbours import quadratic_loo
+
+    rng, x = _data(6, n=80, d=3)
+    xs = StandardScaler().fit_transform(x)
+    y = np.c_[xs[:, 0] * xs[:, 1], xs[:, 2] ** 2] + rng.normal(0, 0.1,
+                                                                (80, 2))
+    for lam in (0.05, 3.0):
+        ours = quadratic_loo(xs, y, lams=[lam])
+        ridge = KernelRidge(alpha=lam, kernel="poly", degree=2, coef0=1,
+                            gamma=1 / xs.shape[1])
+        theirs = cross_val_predict(ridge, xs, y, cv=LeaveOneOut())
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-8)
+    # The default grid keeps the penalty with the smallest LOO error.
+    chosen = quadratic_loo(xs, y)
+    assert ((chosen - y) ** 2).mean() <= min(
+        ((quadratic_loo(xs, y, lams=[lam]) - y) ** 2).mean()
+        for lam in (0.05, 3.0)) + 1e-12
+
+
+def _friedman(seed, n=400, noise=0.5):
+    from sklearn.datasets import make_friedman1
+
+    x, y = make_friedman1(n, noise=noise, random_state=seed)
+    return x, ((y - y.mean()) / y.std())[:, None]
+
+
+def test_a_linear_model_on_friedman_loses_to_the_quadratic_not_to_knn():
+    """Five of Friedman's ten features are noise: k-NN does no better
+    than least squares, a quadratic model does (counted by hand)."""
+    from sklearn.linear_model import LinearRegression
+
+    from keras_training_kit.diagnosis._neighbours import quadratic_loo
+
+    x, y = _friedman(0)
+    fit = LinearRegression().fit(StandardScaler().fit_transform(x), y)
+    pred = fit.predict(StandardScaler().fit_transform(x))
+    out = compare(x, y, pred, "mean_squared_error", linear=True)
+    quad = ((quadratic_loo(StandardScaler().fit_transform(x), y) - y) ** 2
+            ).mean(axis=1)
+    model = ((pred - y) ** 2).mean(axis=1)
+    assert out["quadratic"] == pytest.approx(quad.mean())
+    assert out["model_worse_quadratic"] == int((model > quad).sum())
+    assert out["quadratic_worse"] == int((model < quad).sum())
+    assert out["linear_worse_quadratic"] == out["model_worse_quadratic"]
+    assert out["quadratic"] < 0.5 * out["linear"]
+    assert out["neighbours"] > 0.8 * out["linear"]
+    assert "quadratic" not in compare(x, y, pred, "mean_squared_error")
+
+
+def _with_quadratic(p_quadratic_worse, n=200):
+    nb = _yardstick(model=0.3, knn=0.35, worse=90, better=110)
+    nb.update(kind="squared error", constant=1.0, quadratic=0.1,
+              model_worse_quadratic=n - p_quadratic_worse,
+              quadratic_worse=p_quadratic_worse)
+    return nb
+
+
+def test_the_quadratic_yardstick_is_tested_at_half_the_level():
+    """Two yardsticks: each must reach BIAS_P / 2 (Bonferroni)."""
+    n = 200
+
+    def p(worse):
+        return stats.binomtest(n - worse, n, alternative="greater").pvalue
+
+    between = [w for w in range(n) if T.BIAS_P / 2 < p(w) <= T.BIAS_P]
+    below = max(w for w in range(n) if p(w) <= T.BIAS_P / 2)
+    assert between, "no count between the two levels at this n"
+    assert not rules.check_bias(FLAT, neighbours=_with_quadratic(
+        between[0]), weight_layers=1)
+    found = rules.check_bias(FLAT, neighbours=_with_quadratic(below),
+                             weight_layers=1)
+    assert [f.code for f in found] == ["underfitting"]
+    assert found[0].evidence["yardstick"] == "quadratic"
+    assert "a quadratic model" in str(found[0])
+    # A converged linear model that the quadratic does not beat: silent.
+    unfinished = dict(_with_quadratic(below), linear=0.1, linear_worse=90,
+                      linear_better=110, linear_worse_quadratic=90,
+                      linear_better_quadratic=110)
+    assert not rules.check_bias(FLAT, neighbours=unfinished,
+                                weight_layers=1)
+
+
+def friedman_runs() -> dict:
+    """A linear Keras model on Friedman's problem, its one-hidden-layer
+    twin, and a linear model on linear data, each with
+    `TrainingDiagnosis`: codes, text and validation MSE (`evaluate`)."""
+    from sklearn.datasets import make_regression
+
+    out = {}
+    xr, yr = make_regression(600, n_features=10, noise=10, random_state=0)
+    cases = {"linear": (_friedman(1, 600), ()),
+             "mlp": (_friedman(1, 600), (64,)),
+             "linear_data": ((xr, ((yr - yr.mean()) / yr.std())[:, None]),
+                             ())}
+    for name, ((x, y), hidden) in cases.items():
+        x = StandardScaler().fit_transform(x).astype("float32")
+        y = y.astype("float32")
+        keras.utils.set_random_seed(0)
+        layers = [keras.Input((10,))]
+        layers += [keras.layers.Dense(u, activation="relu") for u in hidden]
+        model = keras.Sequential(layers + [keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(0.01), "mse")
+        diag = ktk.callbacks.TrainingDiagnosis(verbose=0)
+        model.fit(x[:400], y[:400], validation_data=(x[400:], y[400:]),
+                  epochs=30, batch_size=32, callbacks=[diag], verbose=0)
+        out[name] = {"codes": [f.code for f in diag.findings.problems],
+                     "text": diag.report(),
+                     "val_mse": model.evaluate(x[400:], y[400:], verbose=0)}
+    return out
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_a_linear_model_on_friedman_underfits_its_twin_and_linear_data_not(
+        backend):
+    runs = on(backend, "test_bias", "friedman_runs")
+    # Independently of the kit: a hidden layer fits held-out rows better.
+    assert runs["mlp"]["val_mse"] <= 0.7 * runs["linear"]["val_mse"]
+    assert runs["linear"]["codes"] == ["underfitting"], runs["linear"]
+    assert "a quadratic model" in runs["linear"]["text"]
+    assert runs["mlp"]["codes"] == [], runs["mlp"]["text"]
+    assert runs["linear_data"]["codes"] == [], runs["linear_data"]["text"]

@@ -123,10 +123,14 @@ class _Transformer:
         if name in self.outputs:
             if r.hidden and "units" in config:
                 # A linear model made deeper: the hidden layer goes first
-                # (see `before`), widened with the rest.
+                # (see `before`), widened with the rest. It is the layer a
+                # user would write, Keras' Dense defaults: He variance
+                # here, then Glorot in the output layer, starts outputs
+                # twice as wide as the targets and (on Friedman's
+                # regression) the loss above `high_initial_loss`'s bar.
                 self.before[name] = [keras.layers.Dense(
                     int(r.hidden) * int(r.width), activation="relu",
-                    kernel_initializer="he_normal", name=f"{name}_hidden",
+                    name=f"{name}_hidden",
                 )]
                 self.changed.add(name)
             if self.output_fix and has_units(config):

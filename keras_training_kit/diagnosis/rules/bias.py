@@ -4,11 +4,13 @@
 constant predictor's. A linear model can end well below that and still
 not fit its training data: on two interleaved half-moons, or on classes
 separated by a sphere. The course asks "does it work on the training
-data?"; the yardstick here is k nearest neighbours predicting each
-training row from the others (`ktk.diagnosis._neighbours`). When a model
-with a single weight layer gets significantly more of its own training
-rows wrong than k-NN gets rows it has not seen, the model class is too
-simple for the data: large bias, whose remedy is a hidden layer.
+data?"; the yardsticks here are k nearest neighbours and a quadratic
+model (kernel ridge regression on every product of two features), each
+predicting every training row from the others
+(`ktk.diagnosis._neighbours`). When a model with a single weight layer
+gets significantly more of its own training rows wrong than a yardstick
+gets rows it has not seen, the model class is too simple for the data:
+large bias, whose remedy is a hidden layer.
 
 Only linear models are judged so. A net with hidden layers that k-NN
 beats has the capacity and is held back by something else (its
@@ -47,9 +49,50 @@ def gap(neighbours: dict) -> float | None:
     return (neighbours["model"] - neighbours["neighbours"]) / constant
 
 
-def _loses(error: float, knn: float, worse: int, better: int) -> bool:
-    """Worse than k-NN on average and on significantly more rows."""
-    return error > knn and sign_test_p(worse, better) <= T.BIAS_P
+_NAMES = {
+    "neighbours": "{k} nearest neighbours",
+    "quadratic": "a quadratic model (kernel ridge regression on every "
+                 "product of two features)",
+}
+
+
+def _yardsticks(nb: dict) -> list[tuple]:
+    """`(name, error, model_worse, model_better, linear_worse,
+    linear_better)` per yardstick measured (linear counts None where the
+    converged linear model was not measured)."""
+    out = [("neighbours", nb["neighbours"], nb["model_worse"],
+            nb["neighbours_worse"], nb.get("linear_worse"),
+            nb.get("linear_better"))]
+    if "quadratic" in nb:
+        out.append(("quadratic", nb["quadratic"],
+                    nb["model_worse_quadratic"], nb["quadratic_worse"],
+                    nb.get("linear_worse_quadratic"),
+                    nb.get("linear_better_quadratic")))
+    return out
+
+
+def _loses(error: float, ref: float, worse: int, better: int,
+           level: float) -> bool:
+    """Worse than the yardstick on average and on significantly more
+    rows."""
+    return error > ref and sign_test_p(worse, better) <= level
+
+
+def _beaten_by(nb: dict) -> tuple | None:
+    """The yardstick that beats both the model and (where measured) the
+    converged linear model, with the smallest sign-test p; each of the
+    yardsticks is tested at `BIAS_P` / their number (Bonferroni)."""
+    sticks = _yardsticks(nb)
+    level = T.BIAS_P / len(sticks)
+    found = []
+    for name, ref, worse, better, lin_worse, lin_better in sticks:
+        if not _loses(nb["model"], ref, worse, better, level):
+            continue
+        if "linear" in nb and not _loses(nb["linear"], ref, lin_worse,
+                                         lin_better, level):
+            continue  # a converged linear model fits: this one unfinished
+        found.append((sign_test_p(worse, better), name, ref))
+    return min(found) if found else None
 
 
 def check_bias(
@@ -66,13 +109,16 @@ def check_bias(
 
     - the model has a single weight layer (`weight_layers == 1`: a
       linear or logistic model, whatever its output activation);
-    - its mean error on a sample of its training rows is above
-      leave-one-out k-NN's on the same rows, and the rows the model gets
-      worse outnumber the rows k-NN gets worse at the `BIAS_P` level
-      (one-sided exact sign test);
+    - its mean error on a sample of its training rows is above a
+      yardstick's leave-one-out error on the same rows (k-NN, or where
+      measured the quadratic model of `_neighbours.quadratic_loo`), and
+      the rows the model gets worse outnumber the rows the yardstick gets
+      worse at the `BIAS_P` level (one-sided exact sign test; with two
+      yardsticks each at `BIAS_P / 2`, Bonferroni);
     - where measured (`neighbours["linear"]`), a linear model trained to
-      convergence on the same rows loses to k-NN the same way: the model
-      class is too simple, not a run stopped before its class fits;
+      convergence on the same rows loses to that yardstick the same way:
+      the model class is too simple, not a run stopped before its class
+      fits;
     - the training curve has levelled off: its later half shows no
       decline at the `TREND_Z` level, or it converges (its second half
       drops less than `LR_LOW_STEADY` of what the first half dropped, as
@@ -102,15 +148,10 @@ def check_bias(
         return []
     model, knn = neighbours["model"], neighbours["neighbours"]
     cost = gap(neighbours)
-    if cost is None or not _loses(model, knn, neighbours["model_worse"],
-                                  neighbours["neighbours_worse"]):
+    beaten = _beaten_by(neighbours)
+    if cost is None or beaten is None:
         return []
-    if "linear" in neighbours and not _loses(
-        neighbours["linear"], knn, neighbours["linear_worse"],
-        neighbours["linear_better"],
-    ):
-        return []  # a converged linear model fits: this one is unfinished
-    p = sign_test_p(neighbours["model_worse"], neighbours["neighbours_worse"])
+    p, stick, ref = beaten
     constant = neighbours["constant"]
     loss = finite_prefix(loss)
     if loss.size == 0:
@@ -135,6 +176,8 @@ def check_bias(
         "kind": kind,
         "model_error": float(model),
         "neighbours_error": float(knn),
+        "yardstick": stick,
+        "yardstick_error": float(ref),
         "constant_error": float(constant),
         "k": int(neighbours["k"]),
         "rows": int(neighbours["rows"]),
@@ -144,9 +187,10 @@ def check_bias(
             f"the loss levelled off ({loss[0]:.4g} -> {level:.4g}, "
             f"trend z = {z:.2f}) "
             f"with a training {kind} of {shown(model)}, while "
-            f"{neighbours['k']} nearest neighbours predicting each of the "
-            f"same {neighbours['rows']} rows from the others reach "
-            f"{shown(knn)} (constant predictor {shown(constant)}; sign "
+            f"{_NAMES[stick].format(k=neighbours['k'])} predicting each "
+            f"of the same {neighbours['rows']} rows from the others "
+            f"reach{'es' if stick == 'quadratic' else ''} {shown(ref)} "
+            f"(constant predictor {shown(constant)}; sign "
             f"test p = {p:.2g}"
             + (f"; a linear model trained to convergence "
                f"{shown(neighbours['linear'])}"
