@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from keras_training_kit.diagnosis.repair import _remedies, _surgery
+from keras_training_kit.diagnosis.rules.data import CROSS_ENTROPIES, loss_name
 from keras_training_kit.diagnosis.repair.report import Run
 
 _MAXIMIZE = ("acc", "auc", "precision", "recall", "f1", "r2", "iou")
@@ -107,9 +108,8 @@ class Context:
         predicts the nearest class id, a one-unit probability `p > 0.5`
         (a logit `> 0`), several units their arg-max. None otherwise."""
         fix = self.output_fix()
-        if not fix or not ("loss" in fix or any(
-            k in self.loss_name for k in ("crossentropy", "hinge")
-        )):
+        if not fix or not ("loss" in fix or "hinge" in self.loss_name
+                           or loss_name(self.loss_name) in CROSS_ENTROPIES):
             return None
         xv, yv, swv = self.data(
             _remedies.Recipe(clean_inputs=recipe.clean_inputs)

@@ -387,14 +387,18 @@ def output_fix(template: Any, loss_name: str, from_logits: bool,
     elif "binary" in loss_name or "hinge" in loss_name:
         want = "linear" if from_logits or "hinge" in loss_name else "sigmoid"
     elif any(k in loss_name for k in _REGRESSION_KEYS):
-        classes = _class_labels(y, units)
+        from keras_training_kit.diagnosis.rules import target_statistics
+
+        stats = target_statistics(np.asarray(y)[:4096]) if isinstance(
+            y, np.ndarray) else None
+        classes = _class_labels(stats, units)
         if classes:  # class ids are not distances: a cross-entropy
             fix = {"loss": "sparse_categorical_crossentropy",
                    "activation": "softmax"}
             if classes != units:
                 fix["units"] = classes
             return fix
-        if act == "softmax" and _one_hot(y):
+        if act == "softmax" and _one_hot(stats):
             return {"loss": "categorical_crossentropy"}
         want = "linear"
     else:
@@ -404,15 +408,13 @@ def output_fix(template: Any, loss_name: str, from_logits: bool,
     return fix
 
 
-def _class_labels(y: Any, units: int) -> int | None:
+def _class_labels(stats: dict | None, units: int) -> int | None:
     """C when a regression loss is given class ids: Keras-style integer ids
     0..C-1 (the diagnosis' rule), or integer targets into a multi-unit
-    output; else None."""
-    from keras_training_kit.diagnosis.rules import target_statistics
+    output; else None. `stats`: `rules.target_statistics` of the
+    targets."""
     from keras_training_kit.diagnosis.rules.head import class_ids
 
-    stats = target_statistics(np.asarray(y)[:4096]) if isinstance(
-        y, np.ndarray) else None
     if not stats:
         return None
     if units == 1:
@@ -424,7 +426,9 @@ def _class_labels(y: Any, units: int) -> int | None:
     return None
 
 
-def _one_hot(y: Any) -> bool:
-    y = np.asarray(y)[:4096]
-    return bool(y.ndim == 2 and y.shape[1] > 1 and np.all((y == 0) | (y == 1))
-                and np.all(y.sum(1) == 1))
+def _one_hot(stats: dict | None) -> bool:
+    """One-hot rows: 0/1 targets over several columns, each row summing
+    to 1 (from `rules.target_statistics`)."""
+    return bool(stats and len(stats["shape"]) == 2 and stats["shape"][1] > 1
+                and stats["integer"] and stats["min"] >= 0
+                and stats["max"] <= 1 and stats["row_sums_one"])
