@@ -318,9 +318,16 @@ def _cause_of(f: Finding, by_code: dict[str, Finding]) -> Finding | None:
         return by_code["exploding_gradients"]
     for code in EXPLAINED_BY.get(f.code, ()):
         if code in by_code:
-            if code == "lr_too_high" and not _weights_move(by_code[code]):
-                continue  # the weights barely move: not the learning rate
-            return by_code[code]
+            cause = by_code[code]
+            if code == "lr_too_high" and not _weights_move(cause) and not (
+                f.code in ("lr_too_low", "underfitting")
+                and cause.evidence.get("kind") == "dying_relu"
+            ):
+                # The weights barely move: not the learning rate, unless
+                # the steps killed the ReLU units (dead units pass no
+                # gradient, so still weights and a flat loss follow).
+                continue
+            return cause
     return None
 
 

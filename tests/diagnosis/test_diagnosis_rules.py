@@ -440,6 +440,28 @@ def test_root_cause_absorbs_its_consequences():
     assert any("underfitting" in s for s in found[0].evidence["also_seen"])
 
 
+def test_units_killed_by_the_rate_explain_still_weights():
+    # SGD at a learning rate of 3 kills every ReLU unit in the first
+    # epoch: the loss then stays at the constant predictor's and the
+    # weights stop moving (update/weight 0). That is the too-high rate's
+    # doing, not a too-low rate: one finding, not two contradicting ones.
+    flat = [3.2, 2.34, 2.34, 2.34, 2.34, 2.34]
+    record = RunRecord.from_history({"loss": flat, "val_loss": flat}, 2.30)
+    record.units = {"d": 64}
+    record.layers = ["d", "out"]
+    record.probes = [
+        {"dead": {"d": 0.16 if i == 0 else 1.0}, "grad_rms": [1e-2, 1e-2],
+         "weight_rms": [0.1, 0.1], "epoch": i, "step": 10 * i,
+         "update_ratio": {"d": 0.0, "out": 0.0}}
+        for i in range(4)
+    ]
+    found = analyze(record)
+    assert codes(found) == ["lr_too_high"]
+    assert found[0].evidence["kind"] == "dying_relu"
+    assert any(s.startswith("lr_too_low")
+               for s in found[0].evidence["also_seen"])
+
+
 def test_report_lists_not_checked_without_validation():
     loss, _ = healthy_curve()
     found = diagnose({"loss": loss})

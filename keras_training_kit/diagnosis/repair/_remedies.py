@@ -20,8 +20,10 @@ from keras_training_kit.diagnosis.finding import REMEDIES
 from keras_training_kit.diagnosis.repair._surgery import (
     Unapplicable,
     activation_name,
+    check_rate,
     current_learning_rate,
     has_units,
+    learning_rate_schedule,
     output_layer_names,
     output_layers,
     walk,
@@ -112,21 +114,27 @@ def _needs_rebuild(ctx: Any, remedy: Any) -> None:
 
 
 def lower_learning_rate(recipe, params, ctx, remedy):
-    lr = current_learning_rate(ctx.template, recipe)
-    factor = float(params.get("factor", 0.1))
-    chosen, how = ctx.lr_range_test(recipe, lr * 1e-4, lr)
-    if chosen is None or not chosen < lr * 0.9:
-        chosen, how = lr * factor, f"x {factor:.3g}"
-    out = {"learning_rate": chosen, "from": lr, "how": how}
-    return recipe.with_change(remedy.name, out, learning_rate=chosen), out
+    return _new_rate(recipe, params, ctx, remedy, 0.1, 1e-4)
 
 
 def raise_learning_rate(recipe, params, ctx, remedy):
+    return _new_rate(recipe, params, ctx, remedy, 10.0, 1e3)
+
+
+def _new_rate(recipe, params, ctx, remedy, default, reach):
+    """The LR range test's pick between the current rate and `reach` times
+    it, else the remedy's factor. A schedule (no range test: it has no one
+    rate) is scaled as a whole by the factor."""
     lr = current_learning_rate(ctx.template, recipe)
-    factor = float(params.get("factor", 10.0))
-    chosen, how = ctx.lr_range_test(recipe, lr, lr * 1e3)
-    if chosen is None or not chosen > lr * 1.1:
-        chosen, how = lr * factor, f"x {factor:.3g}"
+    factor = float(params.get("factor", default))
+    schedule = learning_rate_schedule(ctx.template) is not None
+    chosen, how = (None, "") if schedule else ctx.lr_range_test(
+        recipe, *sorted((lr, lr * reach)))
+    if chosen is None or not (chosen < lr * 0.9 if reach < 1
+                              else chosen > lr * 1.1):
+        chosen, how = lr * factor, f"x {factor:.3g}" + (
+            " (the whole schedule)" if schedule else "")
+    check_rate(ctx.template, chosen)
     out = {"learning_rate": chosen, "from": lr, "how": how}
     return recipe.with_change(remedy.name, out, learning_rate=chosen), out
 

@@ -17,6 +17,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_training_kit.diagnosis.repair import _rates
+
 _SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 _LOSSES_CATEGORICAL = ("sparse_categorical", "categorical_crossentropy")
 _REGRESSION_KEYS = ("squared", "absolute", "huber", "log_cosh", "mse", "mae")
@@ -302,7 +304,10 @@ def optimizer_config(template: keras.Model, recipe: Any) -> dict:
     config = keras.optimizers.serialize(template.optimizer)
     inner = config["config"]
     if recipe.learning_rate is not None:
-        inner["learning_rate"] = float(recipe.learning_rate)
+        schedule = _rates.schedule_config(config)
+        inner["learning_rate"] = float(recipe.learning_rate) if (
+            schedule is None
+        ) else _rates.scaled(schedule, recipe.learning_rate)
     if recipe.clipnorm is not None:
         inner["clipnorm"] = None
         inner["clipvalue"] = None
@@ -348,17 +353,30 @@ def _classification_metrics(metrics: Any) -> Any:
 
 
 def current_learning_rate(template: keras.Model, recipe: Any) -> float:
-    """The learning rate the recipe trains with (a number)."""
-    if recipe.learning_rate is not None:
-        return float(recipe.learning_rate)
-    inner = keras.optimizers.serialize(template.optimizer)["config"]
-    lr = inner.get("learning_rate")
-    if not isinstance(lr, (int, float)):
-        raise Unapplicable(
-            "the learning rate is a schedule, not a number: scale the "
-            "schedule by hand"
-        )
-    return float(lr)
+    """The learning rate the recipe trains with: a number, for a schedule
+    its reference rate (`_rates`)."""
+    try:
+        return _rates.current(keras.optimizers.serialize(template.optimizer),
+                              recipe)
+    except _rates.ScheduleError as e:
+        raise Unapplicable(f"{e}: scale the learning rate by hand") from e
+
+
+def learning_rate_schedule(template: keras.Model) -> dict | None:
+    """The template optimizer's serialized schedule, or None."""
+    return _rates.schedule_config(
+        keras.optimizers.serialize(template.optimizer))
+
+
+def check_rate(template: keras.Model, rate: float) -> None:
+    """`Unapplicable` when the template's schedule cannot be scaled to
+    the reference rate `rate`."""
+    schedule = learning_rate_schedule(template)
+    if schedule is not None:
+        try:
+            _rates.scaled(schedule, rate)
+        except _rates.ScheduleError as e:
+            raise Unapplicable(f"{e}: scale the schedule by hand") from e
 
 
 def output_fix(template: Any, loss_name: str, from_logits: bool,

@@ -98,6 +98,61 @@ def test_raise_learning_rate(small):
     assert after.score < before.score
 
 
+def schedule_of(model):
+    config = keras.optimizers.serialize(model.optimizer)["config"]
+    return keras.optimizers.schedules.deserialize(config["learning_rate"])
+
+
+def test_a_learning_rate_schedule_is_scaled_as_a_whole(small, tmp_path):
+    # SGD at 3.0, decaying: too high. The remedy keeps the user's schedule
+    # (class, decay, warmup) and scales its rate values; the rates the
+    # trained optimizer uses are the old schedule's times the factor at
+    # every step, and the model reloads with safe_mode=True.
+    (x, y), val = small
+    schedules = keras.optimizers.schedules
+    for make in (lambda: schedules.ExponentialDecay(3.0, 100, 0.9),
+                 lambda: schedules.CosineDecay(0.0, 300, warmup_target=3.0,
+                                               warmup_steps=20),
+                 lambda: ktk.schedules.OneCycle(3.0, total_steps=200)):
+        build = mlp([64], optimizer=lambda: keras.optimizers.SGD(make()))
+        before, after, chosen = fix(context(build, x, y, val),
+                                    "lower_learning_rate")
+        assert "the whole schedule" in chosen["how"]
+        old, new = make(), schedule_of(after.model)
+        assert type(new) is type(old)
+        steps = np.array([0, 7, 20, 50, 100, 150, 250])
+        ratio = [float(new(s)) / float(old(s)) for s in steps
+                 if float(old(s)) > 0]
+        np.testing.assert_allclose(ratio, 0.1, rtol=1e-5)
+        assert after.score < before.score
+        path = str(tmp_path / "m.keras")
+        after.model.save(path)
+        back = keras.models.load_model(path, safe_mode=True)
+        assert float(schedule_of(back)(50)) == pytest.approx(float(new(50)))
+
+
+def test_a_schedule_that_does_not_scale_is_reported(small):
+    (x, y), val = small
+
+    class Squared(keras.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, initial_learning_rate):
+            self.initial_learning_rate = initial_learning_rate
+
+        def __call__(self, step):
+            return keras.ops.cast(step, "float32") * 0 + (
+                self.initial_learning_rate ** 2)
+
+        def get_config(self):
+            return {"initial_learning_rate": self.initial_learning_rate}
+
+    keras.saving.register_keras_serializable("test_ktk")(Squared)
+    build = mlp([64], optimizer=lambda: keras.optimizers.SGD(Squared(1.7)))
+    ctx = context(build, x, y, val)
+    with pytest.raises(Unapplicable, match="scale the schedule by hand"):
+        _remedies.apply(remedy("lower_learning_rate"), _remedies.Recipe(),
+                        ctx)
+
+
 def test_clip_gradients_stops_a_divergence(small):
     (x, y), val = small
     init = keras.initializers.RandomNormal(stddev=1.0, seed=0)
